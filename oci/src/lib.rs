@@ -1,0 +1,1 @@
+//! OCI registry support for mod-wasm.

@@ -1,0 +1,226 @@
+/*
+ * wasm_runtime.h — the C API of libwasm_runtime, the engine behind mod_wasm.
+ *
+ * One runtime per process holds the Wasmtime engine and every loaded module. The server loads
+ * modules once, in the parent (post_config), then forks; each request runs a fresh instance.
+ *
+ * Ownership, in one place:
+ *  - wasm_runtime_t is created by wasm_runtime_new() and owned by the caller until
+ *    wasm_runtime_free().
+ *  - wasm_module_t pointers are owned by the runtime. One returned by wasm_runtime_load_module()
+ *    stays valid until the wasm_runtime_end_load() of a later load cycle that did not load it
+ *    again, or until wasm_runtime_free().
+ *  - Every `const char *` and array passed in is borrowed for the duration of the call only;
+ *    the runtime copies what it keeps. Strings are NUL-terminated UTF-8 unless a length is given.
+ *  - Error messages are written into caller-owned buffers (errbuf, errlen), always NUL-terminated
+ *    and truncated to fit.
+ *  - Callbacks in wasm_io_t are called only on the thread that called wasm_runtime_run(), and
+ *    only before it returns; buffers passed to them are valid only during the callback.
+ *
+ * Thread safety: wasm_runtime_run() may be called from many threads at once with the same
+ * runtime and modules; there is no global lock on the request path. Every other function is
+ * for start-up and restart (one thread, in Apache's parent or in child_init).
+ */
+#ifndef WASM_RUNTIME_H
+#define WASM_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The process's runtime: engine, linker and loaded modules. Opaque. */
+typedef struct wasm_runtime wasm_runtime_t;
+/** A compiled module, ready to instantiate. Opaque; owned by its runtime. */
+typedef struct wasm_module wasm_module_t;
+
+/** Cranelift optimisation level (WasmEngineOptLevel). */
+typedef enum {
+    WASM_OPT_NONE = 0,
+    WASM_OPT_SPEED = 1,
+    WASM_OPT_SPEED_AND_SIZE = 2
+} wasm_opt_level_t;
+
+/** Engine-wide settings (server-wide directives). */
+typedef struct {
+    wasm_opt_level_t opt_level;
+    /** Non-zero: use the pooling allocator (WasmPooling On). */
+    int pooling;
+    /** Pool slots per process (WasmPoolingMaxInstances); 0 for the default. */
+    uint32_t pooling_max_instances;
+    /** Folder for compiled artifacts (WasmCacheDir), or NULL for none. Borrowed. */
+    const char *cache_dir;
+} wasm_engine_settings_t;
+
+/** Log levels of messages the runtime sends to the host's log. */
+typedef enum {
+    WASM_LOG_ERROR = 0,
+    WASM_LOG_WARN = 1,
+    WASM_LOG_NOTICE = 2,
+    WASM_LOG_INFO = 3,
+    WASM_LOG_DEBUG = 4
+} wasm_log_level_t;
+
+/** Receives one log message (NUL-terminated, valid during the call). */
+typedef void (*wasm_log_fn)(wasm_log_level_t level, const char *message);
+
+/**
+ * Creates a runtime (and its engine) for `settings`. Returns NULL and fills errbuf on failure.
+ * `log` receives start-up messages (compiles, cache hits, fallbacks); it may be NULL.
+ */
+wasm_runtime_t *wasm_runtime_new(const wasm_engine_settings_t *settings, wasm_log_fn log,
+                                 char *errbuf, size_t errlen);
+
+/** Non-zero when `rt` was created with settings equal to `settings` (so it can be reused). */
+int wasm_runtime_has_settings(const wasm_runtime_t *rt, const wasm_engine_settings_t *settings);
+
+/** Frees the runtime and every module it holds. NULL is allowed. */
+void wasm_runtime_free(wasm_runtime_t *rt);
+
+/**
+ * Call once in each child process before serving (Apache's child_init): puts back the trap
+ * handlers saved when the engine was created (the MPM may have replaced them before forking)
+ * and starts the epoch ticker thread that enforces time limits.
+ */
+void wasm_runtime_child_init(wasm_runtime_t *rt);
+
+/** Starts a load cycle: modules not loaded again before wasm_runtime_end_load() are freed. */
+void wasm_runtime_begin_load(wasm_runtime_t *rt);
+
+/**
+ * Loads the module at `path` (a .wasm, or a .cwasm whose sidecar vouches for it), reusing the
+ * compiled module when a module with the same content digest is already loaded. Returns NULL
+ * and fills errbuf when the file is missing, unreadable, not Wasm, or fails to compile.
+ */
+const wasm_module_t *wasm_runtime_load_module(wasm_runtime_t *rt, const char *path, char *errbuf,
+                                              size_t errlen);
+
+/** Ends a load cycle; frees modules the cycle did not load. */
+void wasm_runtime_end_load(wasm_runtime_t *rt);
+
+/**
+ * Checks, without compiling, that `path` exists, is readable and is valid Wasm (or a .cwasm
+ * with a sidecar). For `apachectl -t`. Returns 0 when fine, -1 and fills errbuf otherwise.
+ */
+int wasm_check_module_file(const char *path, char *errbuf, size_t errlen);
+
+/** Parses a size (`64M`, `1G`, `4096`). Returns 0 and sets *out, or -1 and fills errbuf. */
+int wasm_parse_size(const char *text, uint64_t *out, char *errbuf, size_t errlen);
+
+/** Parses a duration (`500ms`, `5s`, `2m`; a bare number is seconds) into milliseconds. */
+int wasm_parse_duration_ms(const char *text, uint64_t *out_ms, char *errbuf, size_t errlen);
+
+/** The runtime crate's version, a static string. */
+const char *wasm_runtime_version(void);
+
+/** A name/value pair (environment variable, or guest/host folder mapping). Borrowed. */
+typedef struct {
+    const char *name;
+    const char *value;
+} wasm_pair_t;
+
+/** What wasm_io_t.write_headers may answer. */
+typedef enum {
+    /** Headers accepted; keep sending the body. */
+    WASM_HEADERS_CONTINUE = 0,
+    /** Headers accepted, but the body is not wanted (e.g. a local redirect): drop it. */
+    WASM_HEADERS_DISCARD_BODY = 1,
+    /** Headers refused (the host logged why): stop the module. */
+    WASM_HEADERS_ABORT = 2
+} wasm_headers_answer_t;
+
+/** The host's side of one request's streams. Every callback receives `ctx`. */
+typedef struct {
+    void *ctx;
+    /**
+     * Reads up to `len` bytes of the request body into `buf`. Returns the number read,
+     * 0 at the end of the body, or -1 on error (client gone, body over LimitRequestBody);
+     * the module then sees end of input.
+     */
+    long (*read_body)(void *ctx, char *buf, size_t len);
+    /**
+     * CGI mode only: the module's complete CGI header block (every line, up to and including
+     * the empty line), already checked to hold no NUL, no bare CR and no other control bytes.
+     * Called at most once, before any write_body.
+     */
+    wasm_headers_answer_t (*write_headers)(void *ctx, const char *buf, size_t len);
+    /** Response body bytes. Returns 0, or -1 when the client is gone (the module is stopped). */
+    int (*write_body)(void *ctx, const char *buf, size_t len);
+    /** One line the module wrote to stderr, without its newline. */
+    void (*log_stderr)(void *ctx, const char *line, size_t len);
+} wasm_io_t;
+
+/** One request: which module, and what the route grants it. All borrowed for the call. */
+typedef struct {
+    const wasm_module_t *module;
+    /** Exported function to call (WasmEntryPoint); NULL for `_start`. */
+    const char *entry_point;
+    /** argv[0]: the module's name as the module sees it (NULL: the module file's name). */
+    const char *argv0;
+    /** WasmArg values, in order (after argv[0]). */
+    const char *const *args;
+    size_t nargs;
+    /** Environment: WasmEnv pairs and, in CGI mode, the CGI variables. */
+    const wasm_pair_t *env;
+    size_t nenv;
+    /** Preopened folders: name = guest path, value = host path (WasmDir, WasmMapDir). */
+    const wasm_pair_t *dirs;
+    size_t ndirs;
+    /** Non-zero: stdout starts with CGI headers (WasmEnableCGI On). */
+    int cgi;
+    /** Non-zero: rewrite host paths in SCRIPT_FILENAME/PATH_TRANSLATED to guest paths. */
+    int map_cgi_filenames;
+    /** Limits; 0 means the runtime's default (see README: 60s, 256M, 1G). */
+    uint64_t timeout_ms;
+    uint64_t memory_limit;
+    uint64_t output_limit;
+} wasm_request_t;
+
+/** How a request ended. */
+typedef enum {
+    /** The module ran to completion (returned or exited with 0). */
+    WASM_RUN_OK = 0,
+    /** The module exited with a non-zero code (exit_code). */
+    WASM_RUN_EXIT_FAILURE = 1,
+    /** The module trapped (message names the trap). */
+    WASM_RUN_TRAP = 2,
+    /** The time limit expired. */
+    WASM_RUN_TIMEOUT = 3,
+    /** The module wrote more than its output limit. */
+    WASM_RUN_OUTPUT_LIMIT = 4,
+    /** The client went away (write_body returned -1). */
+    WASM_RUN_CLIENT_GONE = 5,
+    /** CGI mode: the module's headers were malformed, missing, or refused by the host. */
+    WASM_RUN_BAD_HEADERS = 6,
+    /** The request could not start (instantiation, folders, entry point). */
+    WASM_RUN_SETUP_FAILED = 7
+} wasm_run_status_t;
+
+/** The result of wasm_runtime_run(). Owned by the caller. */
+typedef struct {
+    wasm_run_status_t status;
+    /** The exit code for WASM_RUN_EXIT_FAILURE (and 0 otherwise). */
+    int exit_code;
+    /** Non-zero once headers or body bytes reached the host (a status can no longer be sent). */
+    int output_started;
+    /** Total body bytes given to write_body. */
+    uint64_t body_bytes;
+    /** A one-line description for the log (empty on success). */
+    char message[512];
+} wasm_outcome_t;
+
+/**
+ * Runs one request to completion on the calling thread: a fresh instance of the module with
+ * its own WASI context, stdin from io->read_body, stdout through io->write_headers/write_body
+ * (streamed in chunks, never buffered whole), stderr to io->log_stderr.
+ */
+void wasm_runtime_run(const wasm_runtime_t *rt, const wasm_request_t *req, const wasm_io_t *io,
+                      wasm_outcome_t *outcome);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WASM_RUNTIME_H */
