@@ -1,0 +1,64 @@
+"""pytest fixtures shared by the end-to-end suite: build check, MPM parametrisation, Apache factory.
+
+- `built` (session): fails, never skips, when `make` has not produced build/mod_wasm.so and every
+  build/wasm/NAME.wasm; tests that need the server depend on it.
+- `mpm`: parametrised over event and prefork (and worker, for test files that opt in with
+  `pytestmark = pytest.mark.mpms("event", "worker", "prefork")`).
+- `apache_factory`: starts an `Apache` from harness.py and stops every one it started at teardown,
+  checking that no child died on a signal.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Apache, assert_no_crash, missing_build_outputs  # noqa: E402
+
+DEFAULT_MPMS = ("event", "prefork")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "mpms(*names): MPMs the `mpm` fixture runs this test (or module) under")
+
+
+def pytest_generate_tests(metafunc):
+    if "mpm" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("mpms")
+        names = marker.args if marker else DEFAULT_MPMS
+        metafunc.parametrize("mpm", names, scope="module")
+
+
+@pytest.fixture(scope="session")
+def built():
+    """Fails with a clear message when the build outputs are missing (run `make` first)."""
+    missing = missing_build_outputs()
+    if missing:
+        pytest.fail(
+            "build outputs are missing; run `make` at the repository root first:\n  " + "\n  ".join(missing),
+            pytrace=False,
+        )
+    return True
+
+
+@pytest.fixture
+def apache_factory(built):
+    """Returns start(**Apache kwargs) -> a started Apache; every one is stopped and checked at teardown."""
+    started: list[Apache] = []
+
+    def start(**kw) -> Apache:
+        a = Apache(**kw)
+        started.append(a)
+        a.start()
+        return a
+
+    yield start
+    for a in started:
+        a.stop()
+    for a in started:
+        assert_no_crash(a)
+        a.__exit__(None, None, None)
