@@ -4,13 +4,17 @@
   build/wasm/NAME.wasm; tests that need the server depend on it.
 - `mpm`: parametrised over event and prefork (and worker, for test files that opt in with
   `pytestmark = pytest.mark.mpms("event", "worker", "prefork")`).
+- `public_tmp`: a temporary folder readable by Apache's children.
 - `apache_factory`: starts an `Apache` from harness.py and stops every one it started at teardown,
   checking that no child died on a signal.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -62,3 +66,13 @@ def apache_factory(built):
     for a in started:
         assert_no_crash(a)
         a.__exit__(None, None, None)
+
+
+@pytest.fixture
+def public_tmp():
+    """A temporary folder Apache's unprivileged children (User nobody) can read, removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="mod-wasm-e2e-data-"))
+    os.chmod(path, 0o755)
+    yield path
+    if not os.environ.get("MOD_WASM_KEEP_TMP"):
+        shutil.rmtree(path, ignore_errors=True)

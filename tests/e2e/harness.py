@@ -504,9 +504,9 @@ def request(
     """
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.putrequest(method, path, skip_accept_encoding=True)
         hdrs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
         names = {k.lower() for k, _ in hdrs}
+        conn.putrequest(method, path, skip_host="host" in names, skip_accept_encoding=True)
         if isinstance(body, str):
             body = body.encode()
         for k, v in hdrs:
