@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -209,6 +210,11 @@ SERVE_CONF = r"""
     WasmModule @WASM@/cgi_echo.wasm
     WasmEnableCGI On
     LimitRequestBody 1024
+</Location>
+
+<Location /duplex>
+    SetHandler wasm-handler
+    WasmModule @WASM@/duplex.wasm
 </Location>
 
 <Location /pathinfo>
@@ -632,6 +638,34 @@ def test_parallel_streams(srv):
     expected = bytes(range(256)) * (4 * 4096)
     for r in results:
         assert r.status == 200 and r.complete and r.body == expected, r
+
+
+def test_duplex_streaming(srv):
+    """The module's output reaches the client while the request body is still being sent."""
+    block = 96 * 1024
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    data = bytearray()
+
+    def body() -> bytes:
+        return bytes(data.split(b"\r\n\r\n", 1)[1]) if b"\r\n\r\n" in data else b""
+
+    def read_until(pred) -> None:
+        while not pred(body()):
+            chunk = s.recv(65536)
+            assert chunk, f"connection closed early; got {bytes(data[:300])!r}..."
+            data.extend(chunk)
+
+    try:
+        s.sendall(b"POST /duplex HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        read_until(lambda b: b.count(b"A") >= block)
+        s.sendall(b"2\r\nB\n\r\n")
+        read_until(lambda b: b.count(b"B") >= block)
+        s.sendall(b"2\r\nC\n\r\n0\r\n\r\n")
+        read_until(lambda b: b.endswith(b"done\n"))
+    finally:
+        s.close()
+    assert data.startswith(b"HTTP/1.1 200"), bytes(data[:300])
+    assert body() == b"A" * block + b"B" * block + b"C" * block + b"done\n"
 
 
 # ---------------------------------------------------------------------------------------------
