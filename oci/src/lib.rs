@@ -1,1 +1,37 @@
-//! OCI registry support for mod-wasm.
+//! OCI registry support for mod-wasm: Wasm modules shipped the way images are.
+//!
+//! - [`OciReference`]: `oci://REGISTRY/REPO:TAG` and `oci://REGISTRY/REPO@sha256:…`.
+//! - [`OciClient::resolve`]: pull with manifest/index resolution, the accepted media-type
+//!   layouts and the exactly-one-Wasm-layer rule ([`media`]), into the content-addressed
+//!   [`Cache`], pinned by the [`LockFile`] (`app.lock`), concurrently, with progress events.
+//! - [`OciClient::push_file`]: the CNCF Wasm layout, or the wasm-to-oci one ([`Layout`]).
+//! - [`OciClient::login`] and [`DockerConfig`]: credentials in the Docker config file.
+//! - [`Error`]: one `thiserror` enum, with [`Error::code`] and [`Error::hint`] for diagnostics.
+//!
+//! Plain HTTP is used only for loopback registries and those in
+//! [`RegistryOptions::insecure`]; everything else is HTTPS (rustls with ring).
+
+pub mod auth;
+pub mod cache;
+mod client;
+pub mod digest;
+pub mod error;
+pub mod lock;
+pub mod media;
+pub mod progress;
+pub mod pull;
+pub mod push;
+pub mod reference;
+mod registry;
+
+pub use auth::{Credentials, DockerConfig};
+pub use cache::Cache;
+pub use client::OciClient;
+pub use digest::Digest;
+pub use error::{Error, Result};
+pub use lock::{LOCK_FILE_NAME, LockEntry, LockFile};
+pub use progress::{ProgressEvent, ProgressFn, no_progress};
+pub use pull::{ModuleError, ModuleRequest, Resolution, ResolveOptions, ResolvedModule, Update};
+pub use push::{Layout, Pushed};
+pub use reference::{OciReference, SCHEME, is_loopback};
+pub use registry::RegistryOptions;

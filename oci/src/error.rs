@@ -1,0 +1,246 @@
+//! The one error type of the crate: every way an OCI operation can fail, each variant carrying
+//! what a user needs to act on it. `code()` and `hint()` let the CLI turn any of them into a
+//! miette diagnostic without matching on strings.
+
+use std::path::PathBuf;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong talking to a registry, the cache, the lock file or the Docker
+/// credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The text is not an `oci://REGISTRY/REPO[:TAG][@sha256:…]` reference.
+    #[error("invalid OCI reference `{input}`: {reason}")]
+    InvalidReference {
+        /// What the user wrote.
+        input: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+
+    /// No connection to the registry (refused, DNS, TLS, timeout).
+    #[error("registry {registry} is unreachable: {detail}")]
+    Unreachable {
+        /// Registry host[:port].
+        registry: String,
+        /// The transport's own message.
+        detail: String,
+    },
+
+    /// The registry answered 401 or 403.
+    #[error("registry {registry} refused access to {repository} ({status}): {detail}")]
+    Unauthorized {
+        /// Registry host[:port].
+        registry: String,
+        /// Repository the request was for.
+        repository: String,
+        /// 401 (no or wrong credentials) or 403 (credentials lack permission).
+        status: u16,
+        /// The registry's message.
+        detail: String,
+    },
+
+    /// The tag, manifest, repository or blob does not exist on the registry.
+    #[error("{what} not found: {reference}")]
+    NotFound {
+        /// `tag or manifest`, `repository`, `blob`.
+        what: &'static str,
+        /// The reference (or blob digest) asked for.
+        reference: String,
+    },
+
+    /// Downloaded (or cached) bytes do not hash to the digest that names them.
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// What was checked, e.g. `layer of oci://…`.
+        what: String,
+        /// The digest the content is named by.
+        expected: String,
+        /// The digest of the bytes received.
+        actual: String,
+    },
+
+    /// A manifest, config or layer has a media type this crate does not accept.
+    #[error("unexpected {kind} media type `{found}` in {reference} (accepted: {})", .accepted.join(", "))]
+    UnexpectedMediaType {
+        /// `manifest`, `config` or `index entry`.
+        kind: &'static str,
+        /// The media type found.
+        found: String,
+        /// The media types accepted there.
+        accepted: Vec<String>,
+        /// The reference being resolved.
+        reference: String,
+    },
+
+    /// The image manifest has no Wasm layer.
+    #[error("{reference} has no Wasm layer (layers found: {})", list_or_none(.found))]
+    NoWasmLayer {
+        /// The reference being resolved.
+        reference: String,
+        /// `media-type digest` of every layer found.
+        found: Vec<String>,
+    },
+
+    /// The image manifest has more than one Wasm layer, so which one to run is ambiguous.
+    #[error("{reference} has {} Wasm layers, expected exactly one: {}", .found.len(), .found.join(", "))]
+    TooManyWasmLayers {
+        /// The reference being resolved.
+        reference: String,
+        /// `media-type digest` of every Wasm layer found.
+        found: Vec<String>,
+    },
+
+    /// An image index has no entry for the `wasi` OS or the `wasm` architecture.
+    #[error("image index {reference} has no wasi/wasm entry (platforms found: {})", list_or_none(.found))]
+    NoWasmPlatform {
+        /// The reference being resolved.
+        reference: String,
+        /// `os/architecture` of every entry found.
+        found: Vec<String>,
+    },
+
+    /// `--offline` and the content is not in the cache.
+    #[error("{reference} is not in the cache ({detail}) and the build is offline")]
+    NotCached {
+        /// The reference being resolved.
+        reference: String,
+        /// What is missing.
+        detail: String,
+    },
+
+    /// `--locked` and resolving would change `app.lock`.
+    #[error("app.lock would change for module `{module}`: {reason}")]
+    LockWouldChange {
+        /// The module whose entry would change.
+        module: String,
+        /// Why (missing entry, reference changed, stale entry).
+        reason: String,
+    },
+
+    /// The lock file cannot be read or written, or is malformed.
+    #[error("lock file {}: {detail}", .path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+
+    /// The Docker config file or a credential helper failed.
+    #[error("credentials for {registry}: {detail}")]
+    Credentials {
+        /// Registry host[:port].
+        registry: String,
+        /// What failed.
+        detail: String,
+    },
+
+    /// The file to push is not a WebAssembly binary.
+    #[error("{} is not a WebAssembly binary: {detail}", .path.display())]
+    NotWasm {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+
+    /// Any other registry error (5xx, spec violation, malformed manifest).
+    #[error("registry {registry}: {detail}")]
+    Registry {
+        /// Registry host[:port].
+        registry: String,
+        /// What went wrong.
+        detail: String,
+    },
+
+    /// A file operation failed.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+impl Error {
+    /// A stable diagnostic code, e.g. `oci::unauthorized`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidReference { .. } => "oci::invalid_reference",
+            Error::Unreachable { .. } => "oci::unreachable",
+            Error::Unauthorized { .. } => "oci::unauthorized",
+            Error::NotFound { .. } => "oci::not_found",
+            Error::DigestMismatch { .. } => "oci::digest_mismatch",
+            Error::UnexpectedMediaType { .. } => "oci::media_type",
+            Error::NoWasmLayer { .. } => "oci::no_wasm_layer",
+            Error::TooManyWasmLayers { .. } => "oci::too_many_wasm_layers",
+            Error::NoWasmPlatform { .. } => "oci::no_wasm_platform",
+            Error::NotCached { .. } => "oci::not_cached",
+            Error::LockWouldChange { .. } => "oci::lock_would_change",
+            Error::Lock { .. } => "oci::lock",
+            Error::Credentials { .. } => "oci::credentials",
+            Error::NotWasm { .. } => "oci::not_wasm",
+            Error::Registry { .. } => "oci::registry",
+            Error::Io { .. } => "oci::io",
+        }
+    }
+
+    /// A hint on what to do next, where one helps.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::InvalidReference { .. } => {
+                "write oci://REGISTRY/REPOSITORY:TAG or oci://REGISTRY/REPOSITORY@sha256:DIGEST"
+                    .to_string()
+            }
+            Error::Unreachable { registry, .. } => format!(
+                "is the registry running? Use --offline to build from the cache; a registry served over plain HTTP needs --insecure {registry} unless it is on loopback"
+            ),
+            Error::Unauthorized { registry, status, .. } => {
+                if *status == 403 {
+                    "the credentials were accepted but lack permission for this repository".to_string()
+                } else {
+                    format!("log in first: mod-wasm login {registry} -u USER --password-stdin")
+                }
+            }
+            Error::NotFound { .. } => "check the repository and tag; list tags with your registry's tools".to_string(),
+            Error::DigestMismatch { .. } => {
+                "the content does not match its digest: the registry served tampered or corrupt data; nothing was cached".to_string()
+            }
+            Error::UnexpectedMediaType { .. }
+            | Error::NoWasmLayer { .. }
+            | Error::TooManyWasmLayers { .. }
+            | Error::NoWasmPlatform { .. } => {
+                "push the module with `mod-wasm push FILE.wasm oci://…` (CNCF Wasm artifact layout)".to_string()
+            }
+            Error::NotCached { .. } => "run `mod-wasm pull` while the registry is reachable".to_string(),
+            Error::LockWouldChange { .. } => {
+                "run `mod-wasm pull` (or `mod-wasm pull --update`) and commit app.lock, or build without --locked".to_string()
+            }
+            Error::NotWasm { .. } => "push a compiled .wasm file (it starts with the bytes \\0asm)".to_string(),
+            Error::Credentials { .. } => {
+                "check $DOCKER_CONFIG/config.json (or ~/.docker/config.json) and its credential helper".to_string()
+            }
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
