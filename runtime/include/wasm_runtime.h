@@ -136,8 +136,8 @@ typedef struct {
     void *ctx;
     /**
      * Reads up to `len` bytes of the request body into `buf`. Returns the number read,
-     * 0 at the end of the body, or -1 on error (client gone, body over LimitRequestBody);
-     * the module then sees end of input.
+     * 0 at the end of the body, or -1 on error (client gone, body over LimitRequestBody,
+     * timeout): the module is then stopped and the run ends with WASM_RUN_BODY_ERROR.
      */
     long (*read_body)(void *ctx, char *buf, size_t len);
     /**
@@ -195,7 +195,9 @@ typedef enum {
     /** CGI mode: the module's headers were malformed, missing, or refused by the host. */
     WASM_RUN_BAD_HEADERS = 6,
     /** The request could not start (instantiation, folders, entry point). */
-    WASM_RUN_SETUP_FAILED = 7
+    WASM_RUN_SETUP_FAILED = 7,
+    /** read_body failed (the host knows the HTTP status to send). */
+    WASM_RUN_BODY_ERROR = 8
 } wasm_run_status_t;
 
 /** The result of wasm_runtime_run(). Owned by the caller. */

@@ -2,16 +2,30 @@
 //!
 //! Engine settings ([`engine`]) live here and nowhere else: the server builds its engine with
 //! them and the CLI precompiles with them, so a `.cwasm` always matches the runtime that loads it.
+//! A [`Runtime`] loads each module once per content digest ([`loader`]) and runs every request
+//! in a fresh store ([`request`]) whose stdio streams to the host ([`streams`], [`host_io`]).
 //! The C API ([`ffi`], `include/wasm_runtime.h`) is what `mod_wasm.c` calls.
 
 pub mod atomic_file;
+pub mod cgi_headers;
 pub mod digest;
 pub mod engine;
+pub mod epoch;
 pub mod error;
+pub mod ffi;
+pub mod host_io;
+pub mod loader;
 pub mod precompiled;
+pub mod request;
+pub mod runtime;
+pub mod signals;
+pub mod streams;
 pub mod units;
 
 pub use error::RuntimeError;
+pub use host_io::{HeadersAnswer, HostIo, MemoryIo};
+pub use request::{Limits, Outcome, Request, RunStatus};
+pub use runtime::{LoadOrigin, LoadedModule, LogLevel, Logger, Runtime};
 
 /// This crate's version, recorded in every `.cwasm` sidecar and bundle lock.
 pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");

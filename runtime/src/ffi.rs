@@ -1,0 +1,445 @@
+//! The C API declared in `include/wasm_runtime.h`. Every function catches panics: nothing
+//! unwinds into Apache. Ownership rules are stated in the header.
+
+#![allow(non_camel_case_types)]
+#![allow(clippy::missing_safety_doc)]
+
+use std::borrow::Cow;
+use std::ffi::{CStr, c_char, c_int, c_long, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::{EngineSettings, OptLevel};
+use crate::host_io::{ClientGone, HeadersAnswer, HostIo};
+use crate::loader::check_module_file;
+use crate::request::{Limits, Request, RunStatus};
+use crate::runtime::{LoadedModule, LogLevel, Logger, Runtime};
+use crate::units::{parse_duration, parse_size};
+
+/// `wasm_engine_settings_t`.
+#[repr(C)]
+pub struct wasm_engine_settings_t {
+    pub opt_level: c_int,
+    pub pooling: c_int,
+    pub pooling_max_instances: u32,
+    pub cache_dir: *const c_char,
+}
+
+/// `wasm_log_fn`.
+pub type wasm_log_fn = Option<unsafe extern "C" fn(level: c_int, message: *const c_char)>;
+
+/// `wasm_pair_t`.
+#[repr(C)]
+pub struct wasm_pair_t {
+    pub name: *const c_char,
+    pub value: *const c_char,
+}
+
+/// `wasm_io_t`.
+#[repr(C)]
+pub struct wasm_io_t {
+    pub ctx: *mut c_void,
+    pub read_body: Option<unsafe extern "C" fn(*mut c_void, *mut c_char, usize) -> c_long>,
+    pub write_headers: Option<unsafe extern "C" fn(*mut c_void, *const c_char, usize) -> c_int>,
+    pub write_body: Option<unsafe extern "C" fn(*mut c_void, *const c_char, usize) -> c_int>,
+    pub log_stderr: Option<unsafe extern "C" fn(*mut c_void, *const c_char, usize)>,
+}
+
+/// `wasm_request_t`.
+#[repr(C)]
+pub struct wasm_request_t {
+    pub module: *const LoadedModule,
+    pub entry_point: *const c_char,
+    pub argv0: *const c_char,
+    pub args: *const *const c_char,
+    pub nargs: usize,
+    pub env: *const wasm_pair_t,
+    pub nenv: usize,
+    pub dirs: *const wasm_pair_t,
+    pub ndirs: usize,
+    pub cgi: c_int,
+    pub map_cgi_filenames: c_int,
+    pub timeout_ms: u64,
+    pub memory_limit: u64,
+    pub output_limit: u64,
+}
+
+/// `wasm_outcome_t`.
+#[repr(C)]
+pub struct wasm_outcome_t {
+    pub status: c_int,
+    pub exit_code: c_int,
+    pub output_started: c_int,
+    pub body_bytes: u64,
+    pub message: [c_char; 512],
+}
+
+const WASM_RUN_SETUP_FAILED: c_int = 7;
+
+fn write_str(buf: *mut c_char, len: usize, message: &str) {
+    if buf.is_null() || len == 0 {
+        return;
+    }
+    let mut n = message.len().min(len - 1);
+    while !message.is_char_boundary(n) {
+        n -= 1;
+    }
+    // SAFETY: the caller gave `len` writable bytes at `buf`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(message.as_ptr().cast::<c_char>(), buf, n);
+        *buf.add(n) = 0;
+    }
+}
+
+/// Borrowed C string as text (invalid UTF-8 replaced). NULL is `None`.
+unsafe fn text<'a>(ptr: *const c_char) -> Option<Cow<'a, str>> {
+    if ptr.is_null() {
+        None
+    } else {
+        // SAFETY: the caller passes a NUL-terminated string valid for the call.
+        Some(unsafe { CStr::from_ptr(ptr) }.to_string_lossy())
+    }
+}
+
+unsafe fn settings_from(s: &wasm_engine_settings_t) -> (EngineSettings, Option<PathBuf>) {
+    let opt_level = match s.opt_level {
+        0 => OptLevel::None,
+        2 => OptLevel::SpeedAndSize,
+        _ => OptLevel::Speed,
+    };
+    let settings = EngineSettings {
+        opt_level,
+        pooling: s.pooling != 0,
+        pooling_max_instances: s.pooling_max_instances,
+        parallel_compilation: true,
+    };
+    // SAFETY: borrowed string, see the header.
+    let cache = unsafe { text(s.cache_dir) }
+        .filter(|c| !c.is_empty())
+        .map(|c| PathBuf::from(c.into_owned()));
+    (settings, cache)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_runtime_new(
+    settings: *const wasm_engine_settings_t,
+    log: wasm_log_fn,
+    errbuf: *mut c_char,
+    errlen: usize,
+) -> *mut Runtime {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        if settings.is_null() {
+            return Err("no settings given".to_string());
+        }
+        // SAFETY: non-null, borrowed for the call.
+        let (settings, cache) = unsafe { settings_from(&*settings) };
+        let logger: Option<Logger> = log.map(|f| {
+            Arc::new(move |level: LogLevel, message: &str| {
+                let line = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+                // SAFETY: the host's logger, given a valid NUL-terminated string.
+                unsafe { f(level as c_int, line.as_ptr()) }
+            }) as Logger
+        });
+        Runtime::new(settings, cache, logger).map_err(|e| e.to_string())
+    }));
+    match result {
+        Ok(Ok(runtime)) => Box::into_raw(Box::new(runtime)),
+        Ok(Err(message)) => {
+            write_str(errbuf, errlen, &message);
+            std::ptr::null_mut()
+        }
+        Err(_) => {
+            write_str(errbuf, errlen, "internal error (panic) while creating the runtime");
+            std::ptr::null_mut()
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_runtime_has_settings(
+    rt: *const Runtime,
+    settings: *const wasm_engine_settings_t,
+) -> c_int {
+    if rt.is_null() || settings.is_null() {
+        return 0;
+    }
+    // SAFETY: valid pointers per the header.
+    let (rt, (settings, cache)) = unsafe { (&*rt, settings_from(&*settings)) };
+    (rt.settings() == &settings && rt.cache_dir() == cache.as_deref()) as c_int
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_runtime_free(rt: *mut Runtime) {
+    if !rt.is_null() {
+        // SAFETY: created by wasm_runtime_new, freed once.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(rt) })));
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_runtime_child_init(rt: *mut Runtime) {
+    if !rt.is_null() {
+        // SAFETY: valid runtime.
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe { &*rt }.child_init()));
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_runtime_begin_load(rt: *mut Runtime) {
+    if !rt.is_null() {
+        // SAFETY: valid runtime.
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe { &*rt }.begin_load()));
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_runtime_end_load(rt: *mut Runtime) {
+    if !rt.is_null() {
+        // SAFETY: valid runtime.
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe { &*rt }.end_load()));
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_runtime_load_module(
+    rt: *mut Runtime,
+    path: *const c_char,
+    errbuf: *mut c_char,
+    errlen: usize,
+) -> *const LoadedModule {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: valid runtime and string per the header.
+        let (Some(rt), Some(path)) = (unsafe { rt.as_ref() }, unsafe { text(path) }) else {
+            return Err("no runtime or no path".to_string());
+        };
+        rt.load_module(Path::new(path.as_ref()))
+            .map(|m| Arc::as_ptr(&m))
+            .map_err(|e| e.to_string())
+    }));
+    match result {
+        Ok(Ok(module)) => module,
+        Ok(Err(message)) => {
+            write_str(errbuf, errlen, &message);
+            std::ptr::null()
+        }
+        Err(_) => {
+            write_str(errbuf, errlen, "internal error (panic) while loading the module");
+            std::ptr::null()
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_check_module_file(
+    path: *const c_char,
+    errbuf: *mut c_char,
+    errlen: usize,
+) -> c_int {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: borrowed string.
+        let path = unsafe { text(path) }.ok_or_else(|| "no path".to_string())?;
+        check_module_file(Path::new(path.as_ref())).map_err(|e| e.to_string())
+    }));
+    match result {
+        Ok(Ok(())) => 0,
+        Ok(Err(message)) => {
+            write_str(errbuf, errlen, &message);
+            -1
+        }
+        Err(_) => {
+            write_str(errbuf, errlen, "internal error (panic) while checking the module");
+            -1
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_parse_size(
+    input: *const c_char,
+    out: *mut u64,
+    errbuf: *mut c_char,
+    errlen: usize,
+) -> c_int {
+    // SAFETY: borrowed string.
+    match unsafe { text(input) }.map(|t| parse_size(&t)) {
+        Some(Ok(v)) if !out.is_null() => {
+            // SAFETY: caller-owned output.
+            unsafe { *out = v };
+            0
+        }
+        Some(Err(message)) => {
+            write_str(errbuf, errlen, &message);
+            -1
+        }
+        _ => {
+            write_str(errbuf, errlen, "no size given");
+            -1
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_parse_duration_ms(
+    input: *const c_char,
+    out_ms: *mut u64,
+    errbuf: *mut c_char,
+    errlen: usize,
+) -> c_int {
+    // SAFETY: borrowed string.
+    match unsafe { text(input) }.map(|t| parse_duration(&t)) {
+        Some(Ok(v)) if !out_ms.is_null() => {
+            // SAFETY: caller-owned output.
+            unsafe { *out_ms = u64::try_from(v.as_millis()).unwrap_or(u64::MAX) };
+            0
+        }
+        Some(Err(message)) => {
+            write_str(errbuf, errlen, &message);
+            -1
+        }
+        _ => {
+            write_str(errbuf, errlen, "no duration given");
+            -1
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn wasm_runtime_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// Apache's callbacks as a [`HostIo`].
+struct CallbackIo<'a>(&'a wasm_io_t);
+
+impl HostIo for CallbackIo<'_> {
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ()> {
+        let Some(read) = self.0.read_body else {
+            return Ok(0);
+        };
+        // SAFETY: the host's callback with a writable buffer of `buf.len()` bytes.
+        let n = unsafe { read(self.0.ctx, buf.as_mut_ptr().cast(), buf.len()) };
+        usize::try_from(n).map(|n| n.min(buf.len())).map_err(|_| ())
+    }
+    fn write_headers(&mut self, block: &[u8]) -> HeadersAnswer {
+        let Some(write) = self.0.write_headers else {
+            return HeadersAnswer::Continue;
+        };
+        // SAFETY: the host's callback with a readable buffer.
+        match unsafe { write(self.0.ctx, block.as_ptr().cast(), block.len()) } {
+            0 => HeadersAnswer::Continue,
+            1 => HeadersAnswer::DiscardBody,
+            _ => HeadersAnswer::Abort,
+        }
+    }
+    fn write_body(&mut self, bytes: &[u8]) -> Result<(), ClientGone> {
+        let Some(write) = self.0.write_body else {
+            return Ok(());
+        };
+        // SAFETY: the host's callback with a readable buffer.
+        match unsafe { write(self.0.ctx, bytes.as_ptr().cast(), bytes.len()) } {
+            0 => Ok(()),
+            _ => Err(ClientGone),
+        }
+    }
+    fn log_stderr(&mut self, line: &[u8]) {
+        if let Some(log) = self.0.log_stderr {
+            // SAFETY: the host's callback with a readable buffer.
+            unsafe { log(self.0.ctx, line.as_ptr().cast(), line.len()) }
+        }
+    }
+}
+
+unsafe fn slice<'a, T>(ptr: *const T, len: usize) -> &'a [T] {
+    if ptr.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller passes `len` valid elements.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
+
+unsafe fn pairs<'a>(ptr: *const wasm_pair_t, len: usize) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
+    // SAFETY: borrowed array of borrowed strings.
+    unsafe { slice(ptr, len) }
+        .iter()
+        .filter_map(|p| unsafe { Some((text(p.name)?, text(p.value)?)) })
+        .collect()
+}
+
+fn set_outcome(out: &mut wasm_outcome_t, status: c_int, exit: c_int, started: bool, bytes: u64, msg: &str) {
+    out.status = status;
+    out.exit_code = exit;
+    out.output_started = started as c_int;
+    out.body_bytes = bytes;
+    write_str(out.message.as_mut_ptr(), out.message.len(), msg);
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_runtime_run(
+    rt: *const Runtime,
+    req: *const wasm_request_t,
+    io: *const wasm_io_t,
+    outcome: *mut wasm_outcome_t,
+) {
+    if outcome.is_null() {
+        return;
+    }
+    // SAFETY: caller-owned outcome.
+    let out = unsafe { &mut *outcome };
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: all pointers valid for the call, per the header.
+        let (Some(rt), Some(req), Some(io)) = (unsafe { rt.as_ref() }, unsafe { req.as_ref() }, unsafe { io.as_ref() }) else {
+            return Err("missing runtime, request or io".to_string());
+        };
+        // SAFETY: a module pointer handed out by wasm_runtime_load_module, still owned by `rt`.
+        let Some(module) = (unsafe { req.module.as_ref() }) else {
+            return Err("no module".to_string());
+        };
+        let entry = unsafe { text(req.entry_point) }.unwrap_or(Cow::Borrowed("_start"));
+        let argv0 = unsafe { text(req.argv0) }.unwrap_or(Cow::Borrowed("module.wasm"));
+        let args: Vec<Cow<str>> = unsafe { slice(req.args, req.nargs) }
+            .iter()
+            .filter_map(|&a| unsafe { text(a) })
+            .collect();
+        let env = unsafe { pairs(req.env, req.nenv) };
+        let dirs = unsafe { pairs(req.dirs, req.ndirs) };
+        let nonzero = |v: u64| (v != 0).then_some(v);
+        let request = Request {
+            module,
+            entry_point: &entry,
+            argv0: &argv0,
+            args: args.iter().map(|a| a.as_ref()).collect(),
+            env: env.iter().map(|(n, v)| (n.as_ref(), v.as_ref())).collect(),
+            dirs: dirs.iter().map(|(g, h)| (g.as_ref(), h.as_ref())).collect(),
+            cgi: req.cgi != 0,
+            map_cgi_filenames: req.map_cgi_filenames != 0,
+            limits: Limits {
+                timeout: nonzero(req.timeout_ms).map(Duration::from_millis),
+                memory: nonzero(req.memory_limit),
+                output: nonzero(req.output_limit),
+            },
+        };
+        let mut host = CallbackIo(io);
+        Ok(rt.run(&request, &mut host))
+    }));
+    match result {
+        Ok(Ok(o)) => {
+            let (status, exit) = match &o.status {
+                RunStatus::Ok => (0, 0),
+                RunStatus::ExitFailure(code) => (1, *code),
+                RunStatus::Trap(_) => (2, 0),
+                RunStatus::Timeout(_) => (3, 0),
+                RunStatus::OutputLimit(_) => (4, 0),
+                RunStatus::ClientGone => (5, 0),
+                RunStatus::BadHeaders(_) => (6, 0),
+                RunStatus::SetupFailed(_) => (WASM_RUN_SETUP_FAILED, 0),
+                RunStatus::BodyReadFailed => (8, 0),
+            };
+            set_outcome(out, status, exit, o.output_started, o.body_bytes, &o.message());
+        }
+        Ok(Err(message)) => set_outcome(out, WASM_RUN_SETUP_FAILED, 0, false, 0, &message),
+        Err(_) => set_outcome(out, WASM_RUN_SETUP_FAILED, 0, false, 0, "internal error (panic) while running the module"),
+    }
+}

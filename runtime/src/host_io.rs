@@ -1,0 +1,85 @@
+//! The host's side of one request: where the body comes from and where output goes.
+//!
+//! The C API adapts Apache's callbacks to [`HostIo`]; Rust tests use an in-memory one.
+
+/// What the host answers when it receives the CGI header block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadersAnswer {
+    /// Keep sending the body.
+    Continue,
+    /// Headers taken, body not wanted (e.g. a local redirect).
+    DiscardBody,
+    /// Headers refused: stop the module.
+    Abort,
+}
+
+/// The client went away (or the host otherwise cannot take more output).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientGone;
+
+/// One request's streams, implemented by the host. Called only on the thread running the
+/// request.
+pub trait HostIo {
+    /// Reads request body bytes into `buf`; `Ok(0)` at the end of the body. An error ends the
+    /// module's input (it sees end of file).
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ()>;
+    /// CGI mode: the complete, checked header block, once, before any body.
+    fn write_headers(&mut self, block: &[u8]) -> HeadersAnswer;
+    /// Response body bytes.
+    fn write_body(&mut self, bytes: &[u8]) -> Result<(), ClientGone>;
+    /// One line of the module's stderr, without its newline.
+    fn log_stderr(&mut self, line: &[u8]);
+}
+
+/// An in-memory [`HostIo`]: a fixed body in, everything out collected. For tests and tools.
+#[derive(Debug, Default)]
+pub struct MemoryIo {
+    /// The request body the module reads.
+    pub body: Vec<u8>,
+    /// How much of `body` has been read.
+    pub body_pos: usize,
+    /// The header block received (CGI mode).
+    pub headers: Option<Vec<u8>>,
+    /// What to answer to the header block.
+    pub headers_answer: Option<HeadersAnswer>,
+    /// Every body chunk received, in order.
+    pub chunks: Vec<Vec<u8>>,
+    /// Every stderr line.
+    pub stderr_lines: Vec<String>,
+    /// Refuse body writes after this many bytes (simulates a client that went away).
+    pub gone_after: Option<usize>,
+}
+
+impl MemoryIo {
+    /// The body received, joined.
+    pub fn output(&self) -> Vec<u8> {
+        self.chunks.concat()
+    }
+}
+
+impl HostIo for MemoryIo {
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ()> {
+        let rest = &self.body[self.body_pos..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.body_pos += n;
+        Ok(n)
+    }
+    fn write_headers(&mut self, block: &[u8]) -> HeadersAnswer {
+        self.headers = Some(block.to_vec());
+        self.headers_answer.unwrap_or(HeadersAnswer::Continue)
+    }
+    fn write_body(&mut self, bytes: &[u8]) -> Result<(), ClientGone> {
+        if let Some(limit) = self.gone_after
+            && self.output().len() + bytes.len() > limit
+        {
+            return Err(ClientGone);
+        }
+        self.chunks.push(bytes.to_vec());
+        Ok(())
+    }
+    fn log_stderr(&mut self, line: &[u8]) {
+        self.stderr_lines
+            .push(String::from_utf8_lossy(line).into_owned());
+    }
+}

@@ -1,0 +1,321 @@
+//! Loading modules: once per content digest, from a `.wasm`, a vouched-for `.cwasm`, or the
+//! compiled-code cache; and load cycles, so a restart frees modules no longer configured.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::{Engine, Module};
+
+use crate::atomic_file::write_atomic;
+use crate::digest::sha256_hex;
+use crate::error::RuntimeError;
+use crate::precompiled::{CwasmMeta, sidecar_path, verify};
+use crate::runtime::{LoadOrigin, LoadedModule, LogLevel, Runtime};
+
+const WASM_MAGIC: &[u8] = b"\0asm";
+
+impl Runtime {
+    /// Starts a load cycle: modules not loaded again before [`Runtime::end_load`] are freed.
+    pub fn begin_load(&self) {
+        self.registry().kept.clear();
+    }
+
+    /// Ends a load cycle, freeing every module it did not load. Returns how many were freed.
+    pub fn end_load(&self) -> usize {
+        let mut registry = self.registry();
+        let kept = std::mem::take(&mut registry.kept);
+        let before = registry.by_digest.len();
+        registry.by_digest.retain(|digest, _| kept.contains(digest));
+        let freed = before - registry.by_digest.len();
+        registry.kept = kept;
+        freed
+    }
+
+    /// Number of modules currently loaded.
+    pub fn loaded_count(&self) -> usize {
+        self.registry().by_digest.len()
+    }
+
+    /// Loads the module at `path` (see the C API's `wasm_runtime_load_module`).
+    pub fn load_module(&self, path: &Path) -> Result<Arc<LoadedModule>, RuntimeError> {
+        let bytes = read(path)?;
+        if bytes.starts_with(WASM_MAGIC) {
+            self.load_wasm(path, &bytes)
+        } else if Engine::detect_precompiled(&bytes).is_some() {
+            self.load_cwasm(path, &bytes)
+        } else {
+            Err(RuntimeError::NotWasm {
+                path: path.display().to_string(),
+                reason: "no Wasm magic number and not a precompiled module".into(),
+            })
+        }
+    }
+
+    fn reuse(&self, digest: &str) -> Option<Arc<LoadedModule>> {
+        let mut registry = self.registry();
+        let found = registry.by_digest.get(digest).cloned();
+        if found.is_some() {
+            registry.kept.insert(digest.to_string());
+        }
+        found
+    }
+
+    fn insert(
+        &self,
+        path: &Path,
+        digest: String,
+        module: Module,
+        origin: LoadOrigin,
+    ) -> Result<Arc<LoadedModule>, RuntimeError> {
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| RuntimeError::Link {
+                path: path.display().to_string(),
+                reason: format!("{e:#}"),
+            })?;
+        let loaded = Arc::new(LoadedModule {
+            digest: digest.clone(),
+            module,
+            pre,
+            origin,
+        });
+        let mut registry = self.registry();
+        registry.kept.insert(digest.clone());
+        registry.by_digest.insert(digest, loaded.clone());
+        Ok(loaded)
+    }
+
+    fn load_wasm(&self, path: &Path, bytes: &[u8]) -> Result<Arc<LoadedModule>, RuntimeError> {
+        let digest = sha256_hex(bytes);
+        if let Some(found) = self.reuse(&digest) {
+            self.log(
+                LogLevel::Info,
+                &format!("reusing {} (sha256:{})", path.display(), short(&digest)),
+            );
+            return Ok(found);
+        }
+        if let Some(module) = self.from_cache(&digest) {
+            self.log(
+                LogLevel::Notice,
+                &format!(
+                    "loaded {} (sha256:{}) from the cache",
+                    path.display(),
+                    short(&digest)
+                ),
+            );
+            return self.insert(path, digest, module, LoadOrigin::Cache);
+        }
+        let started = Instant::now();
+        let module = Module::from_binary(&self.engine, bytes).map_err(|e| RuntimeError::Compile {
+            path: path.display().to_string(),
+            reason: format!("{e:#}"),
+        })?;
+        self.log(
+            LogLevel::Notice,
+            &format!(
+                "compiled {} (sha256:{}) in {} ms",
+                path.display(),
+                short(&digest),
+                started.elapsed().as_millis()
+            ),
+        );
+        self.write_cache(&digest, &module);
+        self.insert(path, digest, module, LoadOrigin::Compiled)
+    }
+
+    fn load_cwasm(&self, path: &Path, image: &[u8]) -> Result<Arc<LoadedModule>, RuntimeError> {
+        let sidecar = sidecar_path(path);
+        let checked = fs::read_to_string(&sidecar)
+            .map_err(|e| format!("cannot read its sidecar {}: {e}", sidecar.display()))
+            .and_then(|text| CwasmMeta::parse(&text))
+            .and_then(|meta| verify(&self.engine, image, &meta).map(|()| meta));
+        match checked {
+            Ok(meta) => {
+                if let Some(found) = self.reuse(&meta.wasm_sha256) {
+                    return Ok(found);
+                }
+                // SAFETY: the image's digest matches the sidecar written with it, and the sidecar's
+                // compatibility hash matches this engine.
+                let module = unsafe { Module::deserialize(&self.engine, image) }.map_err(|e| {
+                    RuntimeError::PrecompiledRefused {
+                        path: path.display().to_string(),
+                        reason: format!("{e:#}"),
+                    }
+                })?;
+                self.log(
+                    LogLevel::Notice,
+                    &format!(
+                        "loaded precompiled {} (sha256:{})",
+                        path.display(),
+                        short(&meta.wasm_sha256)
+                    ),
+                );
+                self.insert(path, meta.wasm_sha256, module, LoadOrigin::Precompiled)
+            }
+            Err(reason) => {
+                let source = source_wasm_for(path);
+                match source.filter(|s| s.is_file()) {
+                    Some(source) => {
+                        self.log(
+                            LogLevel::Warn,
+                            &format!(
+                                "refusing precompiled {}: {reason}; compiling {} instead",
+                                path.display(),
+                                source.display()
+                            ),
+                        );
+                        let bytes = read(&source)?;
+                        if !bytes.starts_with(WASM_MAGIC) {
+                            return Err(RuntimeError::NotWasm {
+                                path: source.display().to_string(),
+                                reason: "no Wasm magic number".into(),
+                            });
+                        }
+                        self.load_wasm(&source, &bytes)
+                    }
+                    None => Err(RuntimeError::PrecompiledRefused {
+                        path: path.display().to_string(),
+                        reason: format!("{reason}; and no source .wasm beside it"),
+                    }),
+                }
+            }
+        }
+    }
+
+    fn cache_paths(&self, digest: &str) -> Option<(PathBuf, PathBuf)> {
+        let dir = self.cache_dir.as_ref()?.join(&self.compatibility[..16]);
+        let cwasm = dir.join(format!("{digest}.cwasm"));
+        let meta = sidecar_path(&cwasm);
+        Some((cwasm, meta))
+    }
+
+    fn from_cache(&self, digest: &str) -> Option<Module> {
+        let (cwasm, meta_path) = self.cache_paths(digest)?;
+        let image = fs::read(&cwasm).ok()?;
+        let checked = fs::read_to_string(&meta_path)
+            .map_err(|e| format!("cannot read {}: {e}", meta_path.display()))
+            .and_then(|text| CwasmMeta::parse(&text))
+            .and_then(|meta| {
+                if meta.wasm_sha256 != digest {
+                    return Err("it was compiled from other bytes".into());
+                }
+                verify(&self.engine, &image, &meta)
+            });
+        if let Err(reason) = checked {
+            self.log(
+                LogLevel::Warn,
+                &format!("refusing cached {}: {reason}; recompiling", cwasm.display()),
+            );
+            return None;
+        }
+        // SAFETY: digest and compatibility verified against the sidecar written with the image.
+        match unsafe { Module::deserialize(&self.engine, &image) } {
+            Ok(module) => Some(module),
+            Err(e) => {
+                self.log(
+                    LogLevel::Warn,
+                    &format!("refusing cached {}: {e:#}; recompiling", cwasm.display()),
+                );
+                None
+            }
+        }
+    }
+
+    fn write_cache(&self, digest: &str, module: &Module) {
+        let Some((cwasm, meta_path)) = self.cache_paths(digest) else {
+            return;
+        };
+        let result = module.serialize().map_err(|e| e.to_string()).and_then(|image| {
+            let meta = CwasmMeta {
+                runtime_version: crate::RUNTIME_VERSION.to_string(),
+                compatibility: self.compatibility.clone(),
+                wasm_sha256: digest.to_string(),
+                cwasm_sha256: sha256_hex(&image),
+                source: None,
+            };
+            write_atomic(&cwasm, &image).map_err(|e| e.to_string())?;
+            write_atomic(&meta_path, meta.to_text().as_bytes()).map_err(|e| e.to_string())
+        });
+        match result {
+            Ok(()) => self.log(
+                LogLevel::Info,
+                &format!("wrote compiled module to {}", cwasm.display()),
+            ),
+            Err(e) => self.log(
+                LogLevel::Warn,
+                &format!("cannot write the cache entry {}: {e}", cwasm.display()),
+            ),
+        }
+    }
+}
+
+/// The `.wasm` a `.cwasm` was compiled from: the sidecar's `source`, else `NAME.wasm` beside it.
+fn source_wasm_for(cwasm: &Path) -> Option<PathBuf> {
+    let dir = cwasm.parent().unwrap_or_else(|| Path::new("."));
+    let from_meta = fs::read_to_string(sidecar_path(cwasm))
+        .ok()
+        .and_then(|t| CwasmMeta::parse(&t).ok())
+        .and_then(|m| m.source)
+        .filter(|s| !s.contains('/') && !s.starts_with('.'))
+        .map(|s| dir.join(s));
+    from_meta.or_else(|| Some(cwasm.with_extension("wasm")))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, RuntimeError> {
+    fs::read(path).map_err(|source| RuntimeError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(12)]
+}
+
+/// Checks, without compiling, that `path` is a readable, valid Wasm module, or a `.cwasm` whose
+/// sidecar matches its bytes. For `apachectl -t`.
+pub fn check_module_file(path: &Path) -> Result<(), RuntimeError> {
+    let bytes = read(path)?;
+    if bytes.starts_with(WASM_MAGIC) {
+        let engine = Engine::new(&crate::engine::wasmtime_config(
+            &crate::engine::EngineSettings {
+                pooling: false,
+                parallel_compilation: false,
+                ..Default::default()
+            },
+            false,
+        ))
+        .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        return Module::validate(&engine, &bytes).map_err(|e| RuntimeError::NotWasm {
+            path: path.display().to_string(),
+            reason: format!("{e:#}"),
+        });
+    }
+    if Engine::detect_precompiled(&bytes).is_some() {
+        let sidecar = sidecar_path(path);
+        let meta = fs::read_to_string(&sidecar)
+            .map_err(|e| format!("cannot read its sidecar {}: {e}", sidecar.display()))
+            .and_then(|t| CwasmMeta::parse(&t));
+        return match meta {
+            Ok(meta) if meta.cwasm_sha256 == sha256_hex(&bytes) => Ok(()),
+            Ok(_) => match source_wasm_for(path).filter(|s| s.is_file()) {
+                Some(source) => check_module_file(&source),
+                None => Err(RuntimeError::PrecompiledRefused {
+                    path: path.display().to_string(),
+                    reason: "digest does not match its sidecar".into(),
+                }),
+            },
+            Err(reason) => Err(RuntimeError::PrecompiledRefused {
+                path: path.display().to_string(),
+                reason,
+            }),
+        };
+    }
+    Err(RuntimeError::NotWasm {
+        path: path.display().to_string(),
+        reason: "no Wasm magic number and not a precompiled module".into(),
+    })
+}

@@ -1,0 +1,155 @@
+//! The per-process runtime: one engine, one linker, the loaded modules, the epoch ticker.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use wasmtime::{Engine, InstancePre, Linker, Module};
+
+use crate::engine::{EngineSettings, build_engine, compatibility_hash};
+use crate::epoch::Ticker;
+use crate::error::RuntimeError;
+use crate::request::RequestState;
+use crate::signals;
+
+/// Severity of a runtime log message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Something failed.
+    Error,
+    /// Something was refused or fell back.
+    Warn,
+    /// Worth knowing at default log levels (compiles).
+    Notice,
+    /// Routine (cache hits, reuse).
+    Info,
+    /// Detail.
+    Debug,
+}
+
+/// Where the runtime's start-up messages go.
+pub type Logger = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
+
+/// How a module's compiled code was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadOrigin {
+    /// Compiled from its `.wasm` now.
+    Compiled,
+    /// Loaded from `WasmCacheDir`.
+    Cache,
+    /// Loaded from a `.cwasm` the configuration named.
+    Precompiled,
+}
+
+/// A compiled module ready to instantiate: shared by every route that names the same bytes.
+pub struct LoadedModule {
+    /// SHA-256 of the module's `.wasm` bytes.
+    pub digest: String,
+    /// The compiled module.
+    pub module: Module,
+    /// Imports resolved once; each request only instantiates.
+    pub pre: InstancePre<RequestState>,
+    /// Where the compiled code came from.
+    pub origin: LoadOrigin,
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) by_digest: HashMap<String, Arc<LoadedModule>>,
+    pub(crate) kept: HashSet<String>,
+}
+
+/// One process's runtime.
+pub struct Runtime {
+    pub(crate) settings: EngineSettings,
+    pub(crate) cache_dir: Option<PathBuf>,
+    pub(crate) engine: Engine,
+    pub(crate) compatibility: String,
+    pub(crate) linker: Linker<RequestState>,
+    pub(crate) registry: Mutex<Registry>,
+    pub(crate) logger: Option<Logger>,
+    ticker: OnceLock<Ticker>,
+    pooling: bool,
+}
+
+impl Runtime {
+    /// Creates the engine for `settings` and saves the trap handlers it installed.
+    pub fn new(
+        settings: EngineSettings,
+        cache_dir: Option<PathBuf>,
+        logger: Option<Logger>,
+    ) -> Result<Runtime, RuntimeError> {
+        let built = build_engine(&settings)?;
+        signals::save_trap_handlers();
+        let log = |level: LogLevel, msg: &str| {
+            if let Some(logger) = &logger {
+                logger(level, msg)
+            }
+        };
+        if let Some(why) = &built.pooling_fallback {
+            log(
+                LogLevel::Warn,
+                &format!("pooling allocator unavailable, using on-demand allocation: {why}"),
+            );
+        }
+        let mut linker = Linker::new(&built.engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut RequestState| {
+            &mut state.wasi
+        })
+        .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let compatibility = compatibility_hash(&built.engine);
+        Ok(Runtime {
+            settings,
+            cache_dir,
+            compatibility,
+            linker,
+            registry: Mutex::new(Registry::default()),
+            logger,
+            ticker: OnceLock::new(),
+            pooling: built.pooling,
+            engine: built.engine,
+        })
+    }
+
+    /// The settings this runtime was built with.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+    /// The compiled-code cache folder, if any.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache_dir.as_deref()
+    }
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+    /// Whether the pooling allocator is in use.
+    pub fn pooling(&self) -> bool {
+        self.pooling
+    }
+    /// This engine's compatibility hash (see [`compatibility_hash`]).
+    pub fn compatibility(&self) -> &str {
+        &self.compatibility
+    }
+
+    pub(crate) fn log(&self, level: LogLevel, message: &str) {
+        if let Some(logger) = &self.logger {
+            logger(level, message);
+        }
+    }
+
+    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Per child process, before serving: trap handlers back, epoch ticker running.
+    pub fn child_init(&self) {
+        signals::restore_trap_handlers();
+        self.ensure_ticker();
+    }
+
+    /// Starts the epoch ticker if it is not running yet (in this process).
+    pub fn ensure_ticker(&self) {
+        self.ticker.get_or_init(|| Ticker::start(&self.engine));
+    }
+}

@@ -1,0 +1,410 @@
+//! WASI stdin/stdout/stderr for one request, bridged to the host's [`HostIo`].
+//!
+//! stdout is cut into the CGI header block (checked by [`crate::cgi_headers`], handed over
+//! once) and the body, which is streamed to the host in chunks of [`BODY_CHUNK`] bytes — never
+//! buffered whole. The output limit, a client that went away, and refused headers turn the
+//! module's next write into a trap, so a flooding module stops at once.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};
+use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
+
+use crate::cgi_headers::{HeaderError, MAX_HEADER_BLOCK, check_header_block, find_header_end};
+use crate::host_io::{HeadersAnswer, HostIo};
+
+/// Body bytes are handed to the host in chunks of this size (and at the end).
+pub const BODY_CHUNK: usize = 64 * 1024;
+/// Longest stderr line passed on as one log line.
+const STDERR_LINE_MAX: usize = 4096;
+/// Stderr bytes logged per request; the rest is dropped with one notice.
+const STDERR_MAX: usize = 1 << 20;
+/// The most a single read from the body asks the host for.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Why the output side stopped the module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutputFailure {
+    /// More body than the route's output limit.
+    OutputLimit(u64),
+    /// The host could not deliver (client gone).
+    ClientGone,
+    /// The CGI header block was refused by our checks.
+    BadHeaders(HeaderError),
+    /// The host refused the headers.
+    HeadersRefused,
+    /// The request body could not be read (client gone, too large, timed out).
+    BodyRead,
+}
+
+impl std::fmt::Display for OutputFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutputFailure::OutputLimit(limit) => write!(f, "output limit of {limit} bytes exceeded"),
+            OutputFailure::ClientGone => write!(f, "client went away"),
+            OutputFailure::BadHeaders(e) => write!(f, "{e}"),
+            OutputFailure::HeadersRefused => write!(f, "CGI headers refused by the server"),
+            OutputFailure::BodyRead => write!(f, "the request body could not be read"),
+        }
+    }
+}
+
+/// The state the three streams share with the request runner.
+pub struct Shared {
+    io: Option<*mut (dyn HostIo + 'static)>,
+    cgi: bool,
+    headers_done: bool,
+    discard_body: bool,
+    header_buf: Vec<u8>,
+    body_buf: Vec<u8>,
+    written: u64,
+    delivered: u64,
+    output_limit: u64,
+    output_started: bool,
+    failure: Option<OutputFailure>,
+    stderr_buf: Vec<u8>,
+    stderr_bytes: usize,
+    input_done: bool,
+}
+
+// SAFETY: the raw `HostIo` pointer is used only on the thread that runs the request, and
+// `IoBridge::detach` clears it before `run` returns; the mutex serialises every access.
+unsafe impl Send for Shared {}
+
+/// A handle on one request's stream state.
+#[derive(Clone)]
+pub struct IoBridge(Arc<Mutex<Shared>>);
+
+impl IoBridge {
+    /// Bridges to `io` for one request.
+    ///
+    /// # Safety
+    /// `io` must stay valid until [`IoBridge::detach`] is called, and must only be used from the
+    /// calling thread (the one that will run the module).
+    pub unsafe fn attach(io: &mut dyn HostIo, cgi: bool, output_limit: u64) -> IoBridge {
+        // SAFETY: lifetime erased; `detach` is called before the borrow ends (see `run`).
+        let io: *mut (dyn HostIo + '_) = io;
+        let io: *mut (dyn HostIo + 'static) = unsafe { std::mem::transmute(io) };
+        IoBridge(Arc::new(Mutex::new(Shared {
+            io: Some(io),
+            cgi,
+            headers_done: false,
+            discard_body: false,
+            header_buf: Vec::new(),
+            body_buf: Vec::with_capacity(BODY_CHUNK),
+            written: 0,
+            delivered: 0,
+            output_limit,
+            output_started: false,
+            failure: None,
+            stderr_buf: Vec::new(),
+            stderr_bytes: 0,
+            input_done: false,
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The WASI stdin for this request.
+    pub fn stdin(&self) -> impl StdinStream + 'static {
+        Pipe(self.clone())
+    }
+    /// The WASI stdout for this request.
+    pub fn stdout(&self) -> impl StdoutStream + 'static {
+        Pipe(self.clone())
+    }
+    /// The WASI stderr for this request.
+    pub fn stderr(&self) -> impl StdoutStream + 'static {
+        StderrPipe(self.clone())
+    }
+
+    /// Ends the request's output. With `deliver`, pending body bytes are sent and a CGI module
+    /// that never finished its headers is a failure; without, pending bytes are dropped.
+    pub fn finish(&self, deliver: bool) {
+        let mut s = self.lock();
+        s.flush_stderr_partial();
+        if deliver && s.failure.is_none() {
+            if s.cgi && !s.headers_done {
+                s.failure = Some(OutputFailure::BadHeaders(HeaderError::Unterminated));
+            } else {
+                let _ = s.flush_body();
+            }
+        }
+        s.body_buf.clear();
+    }
+
+    /// Forgets the host (no callback happens after this).
+    pub fn detach(&self) {
+        self.lock().io = None;
+    }
+
+    /// The failure the output side recorded, if any.
+    pub fn failure(&self) -> Option<OutputFailure> {
+        self.lock().failure.clone()
+    }
+    /// Whether headers or body reached the host.
+    pub fn output_started(&self) -> bool {
+        self.lock().output_started
+    }
+    /// Whether the module wrote anything to stdout.
+    pub fn wrote_anything(&self) -> bool {
+        let s = self.lock();
+        s.written > 0 || !s.header_buf.is_empty() || s.headers_done
+    }
+    /// Body bytes delivered to the host.
+    pub fn delivered(&self) -> u64 {
+        self.lock().delivered
+    }
+}
+
+impl Shared {
+    fn io(&mut self) -> Option<&mut dyn HostIo> {
+        // SAFETY: see `IoBridge::attach`.
+        self.io.map(|p| unsafe { &mut *p })
+    }
+
+    fn fail(&mut self, failure: OutputFailure) -> StreamError {
+        let err = StreamError::trap(&failure.to_string());
+        self.failure.get_or_insert(failure);
+        err
+    }
+
+    fn stdout_write(&mut self, data: &[u8]) -> StreamResult<()> {
+        if let Some(f) = &self.failure {
+            return Err(StreamError::trap(&f.to_string()));
+        }
+        if self.cgi && !self.headers_done {
+            self.header_buf.extend_from_slice(data);
+            let Some(end) = find_header_end(&self.header_buf) else {
+                if self.header_buf.len() > MAX_HEADER_BLOCK {
+                    return Err(self.fail(OutputFailure::BadHeaders(HeaderError::TooLarge)));
+                }
+                return Ok(());
+            };
+            let rest = self.header_buf.split_off(end);
+            let block = std::mem::take(&mut self.header_buf);
+            if let Err(e) = check_header_block(&block) {
+                return Err(self.fail(OutputFailure::BadHeaders(e)));
+            }
+            self.headers_done = true;
+            self.output_started = true;
+            let answer = match self.io() {
+                Some(io) => io.write_headers(&block),
+                None => HeadersAnswer::Abort,
+            };
+            match answer {
+                HeadersAnswer::Continue => {}
+                HeadersAnswer::DiscardBody => self.discard_body = true,
+                HeadersAnswer::Abort => return Err(self.fail(OutputFailure::HeadersRefused)),
+            }
+            return self.body_write(&rest);
+        }
+        self.body_write(data)
+    }
+
+    fn body_write(&mut self, data: &[u8]) -> StreamResult<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.written += data.len() as u64;
+        if self.written > self.output_limit {
+            let limit = self.output_limit;
+            return Err(self.fail(OutputFailure::OutputLimit(limit)));
+        }
+        if self.discard_body {
+            return Ok(());
+        }
+        self.body_buf.extend_from_slice(data);
+        if self.body_buf.len() >= BODY_CHUNK {
+            self.flush_body()?;
+        }
+        Ok(())
+    }
+
+    fn flush_body(&mut self) -> StreamResult<()> {
+        if self.body_buf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.body_buf);
+        let result = match self.io() {
+            Some(io) => io.write_body(&buf),
+            None => Err(crate::host_io::ClientGone),
+        };
+        self.body_buf = buf;
+        match result {
+            Ok(()) => {
+                self.output_started = true;
+                self.delivered += self.body_buf.len() as u64;
+                self.body_buf.clear();
+                Ok(())
+            }
+            Err(_) => {
+                self.body_buf.clear();
+                Err(self.fail(OutputFailure::ClientGone))
+            }
+        }
+    }
+
+    fn stderr_write(&mut self, data: &[u8]) {
+        if self.stderr_bytes >= STDERR_MAX {
+            return;
+        }
+        let room = STDERR_MAX - self.stderr_bytes;
+        let data = &data[..data.len().min(room)];
+        self.stderr_bytes += data.len();
+        self.stderr_buf.extend_from_slice(data);
+        while let Some(nl) = self.stderr_buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.stderr_buf.drain(..=nl).collect();
+            let line = &line[..line.len() - 1];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            self.log_line(line);
+        }
+        while self.stderr_buf.len() >= STDERR_LINE_MAX {
+            let line: Vec<u8> = self.stderr_buf.drain(..STDERR_LINE_MAX).collect();
+            self.log_line(&line);
+        }
+        if self.stderr_bytes >= STDERR_MAX {
+            self.flush_stderr_partial();
+            self.log_line(b"[mod_wasm: further stderr output of this request dropped]");
+        }
+    }
+
+    fn flush_stderr_partial(&mut self) {
+        if !self.stderr_buf.is_empty() {
+            let line = std::mem::take(&mut self.stderr_buf);
+            self.log_line(&line);
+        }
+    }
+
+    fn log_line(&mut self, line: &[u8]) {
+        if let Some(io) = self.io() {
+            io.log_stderr(line);
+        }
+    }
+
+    fn read_body(&mut self, size: usize) -> StreamResult<Bytes> {
+        if self.input_done {
+            return Err(StreamError::Closed);
+        }
+        let mut buf = vec![0u8; size.clamp(1, READ_CHUNK)];
+        let result = match self.io() {
+            Some(io) => io.read_body(&mut buf),
+            None => Err(()),
+        };
+        match result {
+            Ok(0) => {
+                self.input_done = true;
+                Err(StreamError::Closed)
+            }
+            Err(()) => {
+                self.input_done = true;
+                Err(self.fail(OutputFailure::BodyRead))
+            }
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(Bytes::from(buf))
+            }
+        }
+    }
+}
+
+/// stdin and stdout of one request.
+struct Pipe(IoBridge);
+/// stderr of one request.
+struct StderrPipe(IoBridge);
+
+impl IsTerminal for Pipe {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+impl IsTerminal for StderrPipe {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdinStream for Pipe {
+    fn p2_stream(&self) -> Box<dyn InputStream> {
+        Box::new(BodyReader(self.0.clone()))
+    }
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncRead + Send + Sync> {
+        // Only WASIp3 uses this; mod_wasm runs WASIp1 commands.
+        Box::new(tokio::io::empty())
+    }
+}
+
+impl StdoutStream for Pipe {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(ResponseWriter(self.0.clone()))
+    }
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(tokio::io::sink())
+    }
+}
+
+impl StdoutStream for StderrPipe {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(StderrWriter(self.0.clone()))
+    }
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(tokio::io::sink())
+    }
+}
+
+struct BodyReader(IoBridge);
+struct ResponseWriter(IoBridge);
+struct StderrWriter(IoBridge);
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for BodyReader {
+    async fn ready(&mut self) {}
+}
+#[wasmtime_wasi::async_trait]
+impl Pollable for ResponseWriter {
+    async fn ready(&mut self) {}
+}
+#[wasmtime_wasi::async_trait]
+impl Pollable for StderrWriter {
+    async fn ready(&mut self) {}
+}
+
+#[wasmtime_wasi::async_trait]
+impl InputStream for BodyReader {
+    fn read(&mut self, size: usize) -> StreamResult<Bytes> {
+        self.0.lock().read_body(size)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl OutputStream for ResponseWriter {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.0.lock().stdout_write(&bytes)
+    }
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> StreamResult<usize> {
+        match &self.0.lock().failure {
+            Some(f) => Err(StreamError::trap(&f.to_string())),
+            None => Ok(1 << 20),
+        }
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl OutputStream for StderrWriter {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.0.lock().stderr_write(&bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(1 << 20)
+    }
+}
