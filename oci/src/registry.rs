@@ -276,6 +276,13 @@ pub(crate) fn map_error(
     match e {
         OciDistributionError::RequestError(err) => {
             let detail = error_chain(&err);
+            if let Some(status) = err.status() {
+                return match status.as_u16() {
+                    401 | 403 => unauthorized(status.as_u16(), detail),
+                    404 => not_found(what),
+                    _ => Error::Registry { registry, detail },
+                };
+            }
             if err.is_connect() || err.is_timeout() || err.is_request() {
                 Error::Unreachable { registry, detail }
             } else {
