@@ -23,20 +23,25 @@ pub struct Registry {
 impl Registry {
     /// An open registry.
     pub fn start() -> Registry {
-        Self::start_with(None)
+        Self::start_with(None, "127.0.0.1")
+    }
+
+    /// An open registry listening on `host` (an address of this machine).
+    pub fn start_on(host: &str) -> Registry {
+        Self::start_with(None, host)
     }
 
     /// A registry that wants `user`/`password` (htpasswd, bcrypt).
     pub fn start_with_auth(user: &str, password: &str) -> Registry {
-        Self::start_with(Some((user, password)))
+        Self::start_with(Some((user, password)), "127.0.0.1")
     }
 
-    fn start_with(auth: Option<(&str, &str)>) -> Registry {
+    fn start_with(auth: Option<(&str, &str)>, host: &str) -> Registry {
         let dir = tempfile::tempdir().expect("temp dir");
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).unwrap();
         let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = format!("{host}:{port}");
         let mut config = format!(
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
             storage.display()
