@@ -1,0 +1,856 @@
+/* Licensed under the Apache License, Version 2.0.
+ *
+ * mod_wasm.c: serve WebAssembly (WASI) modules as HTTP endpoints.
+ *
+ * A thin translation layer between Apache and libwasm_runtime (runtime/include/wasm_runtime.h):
+ * per-directory configuration and its merge, the directive table, start-up hooks that load each
+ * module once in the parent, and a handler that runs one fresh instance per request with the
+ * request body as stdin and stdout streamed back through Apache's output filters. Policy (limits,
+ * CGI header checks, caching, isolation) lives in the runtime.
+ *
+ *   <Location /hello>
+ *       SetHandler wasm-handler
+ *       WasmModule /srv/wasm/hello.wasm
+ *   </Location>
+ */
+
+#include "apr_strings.h"
+#include "apr_tables.h"
+#include "apr_buckets.h"
+#include "apr_lib.h"
+
+#include "ap_config.h"
+#include "ap_mpm.h"
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_main.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_script.h"
+
+#include "wasm_runtime.h"
+
+APLOG_USE_MODULE(wasm);
+
+#define WASM_HANDLER "wasm-handler"
+#define WASM_ERRLEN 1024
+
+/* ------------------------------------------------------------------------------------------ */
+/* Configuration                                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+/* One WasmModule directive: recorded while parsing, loaded in post_config. Lives in pconf. */
+typedef struct {
+    const char *path;              /* as written */
+    const char *root;              /* WasmRoot of the same section, if any */
+    server_rec *server;            /* the server (vhost) it was configured in */
+    const char *resolved;          /* absolute path, set in post_config */
+    const wasm_module_t *handle;   /* owned by the runtime; NULL when loading failed */
+} wasm_module_ref;
+
+/* Per-directory configuration. Unset fields inherit from the enclosing section. */
+typedef struct {
+    const char *location;          /* the <Location> path, for SCRIPT_NAME/PATH_INFO */
+    wasm_module_ref *module;
+    const char *root;
+    apr_array_header_t *args;      /* const char * */
+    apr_array_header_t *env;       /* wasm_pair_t */
+    apr_array_header_t *dirs;      /* wasm_pair_t: guest, host */
+    int cgi;                       /* -1 unset */
+    int map_cgi_filenames;         /* -1 unset */
+    const char *entry_point;
+    apr_uint64_t timeout_ms;       /* 0 unset */
+    apr_uint64_t memory_limit;
+    apr_uint64_t output_limit;
+} wasm_dir_conf;
+
+/* Server-wide engine settings (meaningful in the main server only). */
+typedef struct {
+    int opt_level;                 /* -1 unset */
+    int pooling;                   /* -1 unset */
+    unsigned int pooling_max_instances;
+    const char *cache_dir;
+} wasm_server_conf;
+
+/* The process's runtime survives restarts so unchanged modules are reused. */
+static wasm_runtime_t *runtime = NULL;
+/* Every WasmModule of the configuration being read (allocated in pconf). */
+static apr_array_header_t *module_refs = NULL;
+
+static void *create_wasm_dir_config(apr_pool_t *p, char *dir)
+{
+    wasm_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
+    conf->cgi = -1;
+    conf->map_cgi_filenames = -1;
+    return conf;
+}
+
+static void *merge_wasm_dir_config(apr_pool_t *p, void *basev, void *addv)
+{
+    wasm_dir_conf *base = basev, *add = addv;
+    wasm_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
+
+    conf->location = add->location ? add->location : base->location;
+    conf->module = add->module ? add->module : base->module;
+    conf->root = add->root ? add->root : base->root;
+    conf->args = add->args ? add->args : base->args;
+    conf->env = add->env ? add->env : base->env;
+    conf->dirs = add->dirs ? add->dirs : base->dirs;
+    conf->cgi = add->cgi != -1 ? add->cgi : base->cgi;
+    conf->map_cgi_filenames = add->map_cgi_filenames != -1 ? add->map_cgi_filenames
+                                                           : base->map_cgi_filenames;
+    conf->entry_point = add->entry_point ? add->entry_point : base->entry_point;
+    conf->timeout_ms = add->timeout_ms ? add->timeout_ms : base->timeout_ms;
+    conf->memory_limit = add->memory_limit ? add->memory_limit : base->memory_limit;
+    conf->output_limit = add->output_limit ? add->output_limit : base->output_limit;
+    return conf;
+}
+
+static void *create_wasm_server_config(apr_pool_t *p, server_rec *s)
+{
+    wasm_server_conf *conf = apr_pcalloc(p, sizeof(*conf));
+    conf->opt_level = -1;
+    conf->pooling = -1;
+    return conf;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Directives: they only record.                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Remember the <Location> a directive sits in, for SCRIPT_NAME and PATH_INFO. */
+static void note_location(cmd_parms *cmd, wasm_dir_conf *conf)
+{
+    const ap_directive_t *parent = cmd->directive ? cmd->directive->parent : NULL;
+    if (parent && cmd->path && strcasecmp(parent->directive, "<Location") == 0) {
+        conf->location = cmd->path;
+    }
+}
+
+static const char *set_module(cmd_parms *cmd, void *mconfig, const char *path)
+{
+    wasm_dir_conf *conf = mconfig;
+    wasm_module_ref *ref = apr_pcalloc(cmd->pool, sizeof(*ref));
+    note_location(cmd, conf);
+    ref->path = path;
+    ref->root = conf->root;
+    ref->server = cmd->server;
+    conf->module = ref;
+    if (module_refs) {
+        APR_ARRAY_PUSH(module_refs, wasm_module_ref *) = ref;
+    }
+    return NULL;
+}
+
+static const char *set_root(cmd_parms *cmd, void *mconfig, const char *dir)
+{
+    wasm_dir_conf *conf = mconfig;
+    note_location(cmd, conf);
+    conf->root = dir;
+    if (conf->module && !conf->module->root) {
+        conf->module->root = dir;   /* WasmRoot after WasmModule in the same section */
+    }
+    return NULL;
+}
+
+static apr_array_header_t *own_list(apr_pool_t *p, apr_array_header_t **list, int elt_size)
+{
+    if (!*list) {
+        *list = apr_array_make(p, 4, elt_size);
+    }
+    return *list;
+}
+
+static const char *add_arg(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    wasm_dir_conf *conf = mconfig;
+    note_location(cmd, conf);
+    APR_ARRAY_PUSH(own_list(cmd->pool, &conf->args, sizeof(const char *)), const char *) = arg;
+    return NULL;
+}
+
+static const char *add_env(cmd_parms *cmd, void *mconfig, const char *name, const char *value)
+{
+    wasm_dir_conf *conf = mconfig;
+    wasm_pair_t *pair;
+    note_location(cmd, conf);
+    if (!*name || strchr(name, '=')) {
+        return apr_psprintf(cmd->pool, "%s: invalid variable name '%s'", cmd->cmd->name, name);
+    }
+    pair = apr_array_push(own_list(cmd->pool, &conf->env, sizeof(wasm_pair_t)));
+    pair->name = name;
+    pair->value = value;
+    return NULL;
+}
+
+static const char *add_dir(cmd_parms *cmd, void *mconfig, const char *host)
+{
+    wasm_dir_conf *conf = mconfig;
+    wasm_pair_t *pair;
+    note_location(cmd, conf);
+    pair = apr_array_push(own_list(cmd->pool, &conf->dirs, sizeof(wasm_pair_t)));
+    pair->name = host;
+    pair->value = host;
+    return NULL;
+}
+
+static const char *add_map_dir(cmd_parms *cmd, void *mconfig, const char *guest, const char *host)
+{
+    wasm_dir_conf *conf = mconfig;
+    wasm_pair_t *pair;
+    note_location(cmd, conf);
+    pair = apr_array_push(own_list(cmd->pool, &conf->dirs, sizeof(wasm_pair_t)));
+    pair->name = guest;
+    pair->value = host;
+    return NULL;
+}
+
+static const char *set_cgi(cmd_parms *cmd, void *mconfig, int on)
+{
+    wasm_dir_conf *conf = mconfig;
+    note_location(cmd, conf);
+    conf->cgi = on;
+    return NULL;
+}
+
+static const char *set_map_cgi_filenames(cmd_parms *cmd, void *mconfig, int on)
+{
+    wasm_dir_conf *conf = mconfig;
+    note_location(cmd, conf);
+    conf->map_cgi_filenames = on;
+    return NULL;
+}
+
+static const char *set_entry_point(cmd_parms *cmd, void *mconfig, const char *name)
+{
+    wasm_dir_conf *conf = mconfig;
+    note_location(cmd, conf);
+    conf->entry_point = name;
+    return NULL;
+}
+
+static const char *set_timeout(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    wasm_dir_conf *conf = mconfig;
+    char err[256];
+    apr_uint64_t ms;
+    note_location(cmd, conf);
+    if (wasm_parse_duration_ms(value, &ms, err, sizeof(err)) != 0 || ms == 0) {
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name,
+                            ms == 0 ? "must be more than 0" : err);
+    }
+    conf->timeout_ms = ms;
+    return NULL;
+}
+
+static const char *set_size(cmd_parms *cmd, apr_uint64_t *field, const char *value)
+{
+    char err[256];
+    apr_uint64_t bytes = 0;
+    if (wasm_parse_size(value, &bytes, err, sizeof(err)) != 0 || bytes == 0) {
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name,
+                            bytes == 0 ? "must be more than 0" : err);
+    }
+    *field = bytes;
+    return NULL;
+}
+
+static const char *set_memory_limit(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    wasm_dir_conf *conf = mconfig;
+    note_location(cmd, conf);
+    return set_size(cmd, &conf->memory_limit, value);
+}
+
+static const char *set_output_limit(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    wasm_dir_conf *conf = mconfig;
+    note_location(cmd, conf);
+    return set_size(cmd, &conf->output_limit, value);
+}
+
+static wasm_server_conf *engine_conf(cmd_parms *cmd, const char **err)
+{
+    *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    return ap_get_module_config(cmd->server->module_config, &wasm_module);
+}
+
+static const char *set_opt_level(cmd_parms *cmd, void *dummy, const char *value)
+{
+    const char *err;
+    wasm_server_conf *conf = engine_conf(cmd, &err);
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(value, "none")) {
+        conf->opt_level = WASM_OPT_NONE;
+    }
+    else if (!strcasecmp(value, "speed")) {
+        conf->opt_level = WASM_OPT_SPEED;
+    }
+    else if (!strcasecmp(value, "speed-and-size")) {
+        conf->opt_level = WASM_OPT_SPEED_AND_SIZE;
+    }
+    else {
+        return "WasmEngineOptLevel must be none, speed or speed-and-size";
+    }
+    return NULL;
+}
+
+static const char *set_pooling(cmd_parms *cmd, void *dummy, int on)
+{
+    const char *err;
+    wasm_server_conf *conf = engine_conf(cmd, &err);
+    if (err) {
+        return err;
+    }
+    conf->pooling = on;
+    return NULL;
+}
+
+static const char *set_pooling_max_instances(cmd_parms *cmd, void *dummy, const char *value)
+{
+    const char *err;
+    char *end;
+    long n;
+    wasm_server_conf *conf = engine_conf(cmd, &err);
+    if (err) {
+        return err;
+    }
+    n = strtol(value, &end, 10);
+    if (*end || n < 1 || n > 100000) {
+        return "WasmPoolingMaxInstances must be a number from 1 to 100000";
+    }
+    conf->pooling_max_instances = (unsigned int)n;
+    return NULL;
+}
+
+static const char *set_cache_dir(cmd_parms *cmd, void *dummy, const char *dir)
+{
+    const char *err;
+    wasm_server_conf *conf = engine_conf(cmd, &err);
+    if (err) {
+        return err;
+    }
+    conf->cache_dir = ap_server_root_relative(cmd->pool, dir);
+    if (!conf->cache_dir) {
+        return apr_pstrcat(cmd->pool, "WasmCacheDir: invalid path ", dir, NULL);
+    }
+    return NULL;
+}
+
+static const command_rec wasm_cmds[] = {
+    AP_INIT_TAKE1("WasmModule", set_module, NULL, OR_ALL,
+                  "the WebAssembly module (.wasm, or .cwasm with its sidecar) to run"),
+    AP_INIT_TAKE1("WasmRoot", set_root, NULL, OR_ALL,
+                  "base folder for relative WasmModule paths"),
+    AP_INIT_ITERATE("WasmArg", add_arg, NULL, OR_ALL,
+                    "arguments passed to the module after argv[0]"),
+    AP_INIT_TAKE2("WasmEnv", add_env, NULL, OR_ALL,
+                  "an environment variable for the module: name and value"),
+    AP_INIT_TAKE1("WasmDir", add_dir, NULL, OR_ALL,
+                  "a host folder preopened at the same path inside the module"),
+    AP_INIT_TAKE2("WasmMapDir", add_map_dir, NULL, OR_ALL,
+                  "a host folder preopened inside the module: guest path, host path"),
+    AP_INIT_FLAG("WasmEnableCGI", set_cgi, NULL, OR_ALL,
+                 "On: CGI variables in the environment and CGI headers on stdout"),
+    AP_INIT_FLAG("WasmMapCGIFileNames", set_map_cgi_filenames, NULL, OR_ALL,
+                 "On: SCRIPT_FILENAME and PATH_TRANSLATED use guest paths"),
+    AP_INIT_TAKE1("WasmEntryPoint", set_entry_point, NULL, OR_ALL,
+                  "the exported function to call (default _start)"),
+    AP_INIT_TAKE1("WasmTimeout", set_timeout, NULL, OR_ALL,
+                  "time limit per request, e.g. 500ms, 5s (default 60s)"),
+    AP_INIT_TAKE1("WasmMemoryLimit", set_memory_limit, NULL, OR_ALL,
+                  "linear memory limit per request, e.g. 64M (default 256M)"),
+    AP_INIT_TAKE1("WasmOutputLimit", set_output_limit, NULL, OR_ALL,
+                  "response body limit per request, e.g. 16M (default 1G)"),
+    AP_INIT_TAKE1("WasmEngineOptLevel", set_opt_level, NULL, RSRC_CONF,
+                  "none, speed or speed-and-size (default speed)"),
+    AP_INIT_FLAG("WasmPooling", set_pooling, NULL, RSRC_CONF,
+                 "pooling instance allocator (default On)"),
+    AP_INIT_TAKE1("WasmPoolingMaxInstances", set_pooling_max_instances, NULL, RSRC_CONF,
+                  "instance slots per process (default: threads per child + 8)"),
+    AP_INIT_TAKE1("WasmCacheDir", set_cache_dir, NULL, RSRC_CONF,
+                  "folder for compiled modules, reused across starts"),
+    {NULL}
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Start-up: record in pre_config, validate in check_config, load once in post_config.        */
+/* ------------------------------------------------------------------------------------------ */
+
+static void log_from_runtime(wasm_log_level_t level, const char *message)
+{
+    int ap_level;
+    switch (level) {
+    case WASM_LOG_ERROR:  ap_level = APLOG_ERR; break;
+    case WASM_LOG_WARN:   ap_level = APLOG_WARNING; break;
+    case WASM_LOG_NOTICE: ap_level = APLOG_NOTICE; break;
+    case WASM_LOG_INFO:   ap_level = APLOG_INFO; break;
+    default:              ap_level = APLOG_DEBUG; break;
+    }
+    ap_log_error(APLOG_MARK, ap_level, 0, ap_server_conf, "mod_wasm: %s", message);
+}
+
+static int wasm_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    module_refs = apr_array_make(pconf, 8, sizeof(wasm_module_ref *));
+    return OK;
+}
+
+static const char *resolve_module_path(apr_pool_t *p, wasm_module_ref *ref, server_rec *main)
+{
+    const char *root = ref->root;
+    if (ref->path[0] == '/') {
+        return ref->path;
+    }
+    if (!root) {
+        wasm_dir_conf *vhost = ap_get_module_config(ref->server->lookup_defaults, &wasm_module);
+        root = vhost->root;
+    }
+    if (!root) {
+        wasm_dir_conf *top = ap_get_module_config(main->lookup_defaults, &wasm_module);
+        root = top->root;
+    }
+    if (root) {
+        char *full = NULL;
+        if (apr_filepath_merge(&full, ap_server_root_relative(p, root), ref->path,
+                               APR_FILEPATH_TRUENAME, p) == APR_SUCCESS) {
+            return full;
+        }
+        return apr_pstrcat(p, root, "/", ref->path, NULL);
+    }
+    return ap_server_root_relative(p, ref->path);
+}
+
+static int wasm_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                             server_rec *s)
+{
+    int i, failed = 0;
+    int testing = ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST;
+
+    for (i = 0; i < module_refs->nelts; i++) {
+        wasm_module_ref *ref = APR_ARRAY_IDX(module_refs, i, wasm_module_ref *);
+        char err[WASM_ERRLEN];
+        apr_finfo_t finfo;
+        ref->resolved = resolve_module_path(pconf, ref, s);
+        if (testing) {
+            /* apachectl -t: the file exists, is readable and is valid Wasm; nothing compiles. */
+            if (wasm_check_module_file(ref->resolved, err, sizeof(err)) != 0) {
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "mod_wasm: %s", err);
+                failed = 1;
+            }
+        }
+        else if (apr_stat(&finfo, ref->resolved, APR_FINFO_TYPE, ptemp) != APR_SUCCESS
+                 || finfo.filetype != APR_REG) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
+                         "mod_wasm: WasmModule %s: no such file", ref->resolved);
+            failed = 1;
+        }
+    }
+    return failed ? !OK : OK;
+}
+
+static void engine_settings(server_rec *s, wasm_engine_settings_t *settings)
+{
+    wasm_server_conf *conf = ap_get_module_config(s->module_config, &wasm_module);
+    int threads = 1;
+    memset(settings, 0, sizeof(*settings));
+    settings->opt_level = conf->opt_level == -1 ? WASM_OPT_SPEED : conf->opt_level;
+    settings->pooling = conf->pooling == -1 ? 1 : conf->pooling;
+    if (conf->pooling_max_instances) {
+        settings->pooling_max_instances = conf->pooling_max_instances;
+    }
+    else {
+        if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS || threads < 1) {
+            threads = 1;
+        }
+        settings->pooling_max_instances = (uint32_t)threads + 8;
+    }
+    settings->cache_dir = conf->cache_dir;
+}
+
+static int wasm_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                            server_rec *s)
+{
+    wasm_engine_settings_t settings;
+    char err[WASM_ERRLEN];
+    int i, loaded = 0;
+
+    /* Apache reads its configuration twice at start-up; load on the real pass only. */
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    if (module_refs->nelts == 0 && !runtime) {
+        return OK;
+    }
+
+    engine_settings(s, &settings);
+    if (runtime && !wasm_runtime_has_settings(runtime, &settings)) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                     "mod_wasm: engine settings changed; recompiling every module");
+        wasm_runtime_free(runtime);
+        runtime = NULL;
+    }
+    if (!runtime) {
+        runtime = wasm_runtime_new(&settings, log_from_runtime, err, sizeof(err));
+        if (!runtime) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_wasm: %s", err);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    wasm_runtime_begin_load(runtime);
+    for (i = 0; i < module_refs->nelts; i++) {
+        wasm_module_ref *ref = APR_ARRAY_IDX(module_refs, i, wasm_module_ref *);
+        if (!ref->resolved) {
+            ref->resolved = resolve_module_path(pconf, ref, s);
+        }
+        ref->handle = wasm_runtime_load_module(runtime, ref->resolved, err, sizeof(err));
+        if (!ref->handle) {
+            /* Keep serving everything else; this route answers 500 until fixed. */
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "mod_wasm: %s", err);
+        }
+        else {
+            loaded++;
+        }
+    }
+    wasm_runtime_end_load(runtime);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                 "mod_wasm: %d of %d module reference(s) ready (runtime %s)", loaded,
+                 module_refs->nelts, wasm_runtime_version());
+    return OK;
+}
+
+static void wasm_child_init(apr_pool_t *p, server_rec *s)
+{
+    if (runtime) {
+        wasm_runtime_child_init(runtime);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The handler                                                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+/* One request's state, shared with the runtime's callbacks. */
+typedef struct {
+    request_rec *r;
+    const char *tag;               /* the location, for log lines */
+    apr_bucket_brigade *in;
+    apr_bucket_brigade *out;
+    int body_done;
+    int body_status;               /* HTTP status of a failed body read, else 0 */
+    int header_status;             /* non-OK result of header parsing, else 0 */
+    const char *redirect;          /* Location to follow after the run */
+    int send_failed;
+} wasm_request_ctx;
+
+static long read_body(void *vctx, char *buf, size_t len)
+{
+    wasm_request_ctx *ctx = vctx;
+    request_rec *r = ctx->r;
+    apr_status_t rv;
+    apr_size_t n;
+    apr_bucket *b;
+
+    while (!ctx->body_done) {
+        apr_brigade_cleanup(ctx->in);
+        rv = ap_get_brigade(r->input_filters, ctx->in, AP_MODE_READBYTES, APR_BLOCK_READ,
+                            len > APR_BUCKET_BUFF_SIZE * 8 ? APR_BUCKET_BUFF_SIZE * 8 : len);
+        if (rv != APR_SUCCESS) {
+            ctx->body_done = 1;
+            ctx->body_status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
+                          "mod_wasm: %s: reading the request body failed (%d)", ctx->tag,
+                          ctx->body_status);
+            return -1;
+        }
+        for (b = APR_BRIGADE_FIRST(ctx->in); b != APR_BRIGADE_SENTINEL(ctx->in);
+             b = APR_BUCKET_NEXT(b)) {
+            if (APR_BUCKET_IS_EOS(b)) {
+                ctx->body_done = 1;
+            }
+        }
+        n = len;
+        if (apr_brigade_flatten(ctx->in, buf, &n) != APR_SUCCESS) {
+            ctx->body_done = 1;
+            ctx->body_status = HTTP_BAD_REQUEST;
+            return -1;
+        }
+        if (n > 0) {
+            return (long)n;
+        }
+    }
+    return 0;
+}
+
+static wasm_headers_answer_t write_headers(void *vctx, const char *buf, size_t len)
+{
+    wasm_request_ctx *ctx = vctx;
+    request_rec *r = ctx->r;
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    char sbuf[MAX_STRING_LEN];
+    const char *location;
+    int ret;
+
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_transient_create(buf, len, bb->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(bb->bucket_alloc));
+    ret = ap_scan_script_header_err_brigade_ex(r, bb, sbuf, APLOG_MODULE_INDEX);
+    apr_brigade_destroy(bb);
+    if (ret != OK) {
+        ctx->header_status = ret;
+        if (ret == HTTP_NOT_MODIFIED) {
+            return WASM_HEADERS_DISCARD_BODY;
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_wasm: %s: bad CGI headers: %s",
+                      ctx->tag, sbuf);
+        return WASM_HEADERS_ABORT;
+    }
+    location = apr_table_get(r->headers_out, "Location");
+    if (location && r->status == HTTP_OK) {
+        ctx->redirect = location;   /* as mod_cgi: the body of a redirect is dropped */
+        return WASM_HEADERS_DISCARD_BODY;
+    }
+    return WASM_HEADERS_CONTINUE;
+}
+
+static int write_body(void *vctx, const char *buf, size_t len)
+{
+    wasm_request_ctx *ctx = vctx;
+    request_rec *r = ctx->r;
+    apr_status_t rv;
+
+    if (ctx->send_failed || r->connection->aborted) {
+        return -1;
+    }
+    APR_BRIGADE_INSERT_TAIL(ctx->out, apr_bucket_transient_create(buf, len,
+                                                                  ctx->out->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, ctx->out);
+    apr_brigade_cleanup(ctx->out);
+    if (rv != APR_SUCCESS || r->connection->aborted) {
+        ctx->send_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static void log_stderr(void *vctx, const char *line, size_t len)
+{
+    wasm_request_ctx *ctx = vctx;
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, ctx->r, "mod_wasm: %s: stderr: %.*s", ctx->tag,
+                  (int)len, line);
+}
+
+/* Environment variables of Apache's own process that never reach a module. */
+static int is_server_env(const char *name)
+{
+    return !strcmp(name, "PATH") || !strcmp(name, "LD_LIBRARY_PATH")
+        || !strcmp(name, "LD_PRELOAD") || !strcmp(name, "HTTP_PROXY");
+}
+
+static void add_pair(apr_array_header_t *arr, const char *name, const char *value)
+{
+    wasm_pair_t *pair = apr_array_push(arr);
+    pair->name = name;
+    pair->value = value;
+}
+
+/* The module's environment: CGI variables (when on), then the route's WasmEnv. */
+static apr_array_header_t *build_env(request_rec *r, wasm_dir_conf *conf)
+{
+    apr_array_header_t *env = apr_array_make(r->pool, 48, sizeof(wasm_pair_t));
+    int i;
+
+    if (conf->cgi == 1) {
+        const apr_array_header_t *elts;
+        const apr_table_entry_t *e;
+        size_t loc_len = conf->location ? strlen(conf->location) : 0;
+
+        ap_add_common_vars(r);
+        ap_add_cgi_vars(r);
+        /* SCRIPT_NAME is the <Location>; PATH_INFO what follows it. */
+        if (loc_len && conf->location[loc_len - 1] == '/') {
+            loc_len--;
+        }
+        if (loc_len && !strncmp(r->uri, conf->location, loc_len)
+            && (r->uri[loc_len] == '\0' || r->uri[loc_len] == '/')) {
+            apr_table_setn(r->subprocess_env, "SCRIPT_NAME",
+                           apr_pstrmemdup(r->pool, r->uri, loc_len));
+            apr_table_setn(r->subprocess_env, "PATH_INFO", r->uri + loc_len);
+        }
+        elts = apr_table_elts(r->subprocess_env);
+        e = (const apr_table_entry_t *)elts->elts;
+        for (i = 0; i < elts->nelts; i++) {
+            if (e[i].key && e[i].val && !is_server_env(e[i].key)) {
+                add_pair(env, e[i].key, e[i].val);
+            }
+        }
+    }
+    if (conf->env) {
+        for (i = 0; i < conf->env->nelts; i++) {
+            wasm_pair_t *p = &APR_ARRAY_IDX(conf->env, i, wasm_pair_t);
+            add_pair(env, p->name, p->value);
+        }
+    }
+    return env;
+}
+
+static int status_for_failure(const wasm_outcome_t *outcome, const wasm_request_ctx *ctx)
+{
+    switch (outcome->status) {
+    case WASM_RUN_TIMEOUT:
+        return HTTP_GATEWAY_TIME_OUT;
+    case WASM_RUN_BODY_ERROR:
+        return ctx->body_status ? ctx->body_status : HTTP_BAD_REQUEST;
+    case WASM_RUN_BAD_HEADERS:
+        return ctx->header_status && ctx->header_status != HTTP_NOT_MODIFIED
+                   ? ctx->header_status : HTTP_INTERNAL_SERVER_ERROR;
+    default:
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+static int wasm_handler(request_rec *r)
+{
+    wasm_dir_conf *conf;
+    wasm_request_ctx ctx;
+    wasm_request_t req;
+    wasm_io_t io;
+    wasm_outcome_t outcome;
+    apr_array_header_t *env;
+    const char *limit_text;
+    apr_off_t limit;
+    int status;
+
+    if (!r->handler || strcmp(r->handler, WASM_HANDLER)) {
+        return DECLINED;
+    }
+    conf = ap_get_module_config(r->per_dir_config, &wasm_module);
+    if (!conf->module) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "mod_wasm: no WasmModule configured for %s", r->uri);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!conf->module->handle || !runtime) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "mod_wasm: module %s is not loaded (see the start-up log)",
+                      conf->module->resolved ? conf->module->resolved : conf->module->path);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* A declared body over LimitRequestBody is refused before the module starts. */
+    limit = ap_get_limit_req_body(r);
+    limit_text = apr_table_get(r->headers_in, "Content-Length");
+    if (limit > 0 && limit_text) {
+        apr_off_t declared;
+        if (apr_strtoff(&declared, limit_text, NULL, 10) == APR_SUCCESS && declared > limit) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                          "mod_wasm: request body of %" APR_OFF_T_FMT
+                          " bytes is over LimitRequestBody", declared);
+            return HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+    }
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.r = r;
+    ctx.tag = conf->location ? conf->location : r->uri;
+    ctx.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    ctx.out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+
+    env = build_env(r, conf);
+
+    memset(&req, 0, sizeof(req));
+    req.module = conf->module->handle;
+    req.entry_point = conf->entry_point;
+    req.argv0 = conf->module->path[0] ? ap_strrchr_c(conf->module->path, '/') : NULL;
+    req.argv0 = req.argv0 ? req.argv0 + 1 : conf->module->path;
+    req.args = conf->args ? (const char *const *)conf->args->elts : NULL;
+    req.nargs = conf->args ? (size_t)conf->args->nelts : 0;
+    req.env = (const wasm_pair_t *)env->elts;
+    req.nenv = (size_t)env->nelts;
+    req.dirs = conf->dirs ? (const wasm_pair_t *)conf->dirs->elts : NULL;
+    req.ndirs = conf->dirs ? (size_t)conf->dirs->nelts : 0;
+    req.cgi = conf->cgi == 1;
+    req.map_cgi_filenames = conf->map_cgi_filenames == 1;
+    req.timeout_ms = conf->timeout_ms;
+    req.memory_limit = conf->memory_limit;
+    req.output_limit = conf->output_limit;
+
+    io.ctx = &ctx;
+    io.read_body = read_body;
+    io.write_headers = write_headers;
+    io.write_body = write_body;
+    io.log_stderr = log_stderr;
+
+    wasm_runtime_run(runtime, &req, &io, &outcome);
+
+    if (outcome.status == WASM_RUN_OK
+        || (outcome.status == WASM_RUN_EXIT_FAILURE && outcome.output_started)) {
+        if (outcome.status == WASM_RUN_EXIT_FAILURE) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_wasm: %s: %s after output",
+                          ctx.tag, outcome.message);
+            r->connection->keepalive = AP_CONN_CLOSE;
+        }
+        if (ctx.header_status == HTTP_NOT_MODIFIED) {
+            r->status = HTTP_NOT_MODIFIED;
+            return OK;
+        }
+        if (ctx.redirect) {
+            if (ctx.redirect[0] == '/') {
+                /* A local redirect is always a GET, as in mod_cgi. */
+                r->method = "GET";
+                r->method_number = M_GET;
+                apr_table_unset(r->headers_in, "Content-Length");
+                ap_internal_redirect_handler(ctx.redirect, r);
+                return OK;
+            }
+            return HTTP_MOVED_TEMPORARILY;
+        }
+        APR_BRIGADE_INSERT_TAIL(ctx.out, apr_bucket_eos_create(ctx.out->bucket_alloc));
+        ap_pass_brigade(r->output_filters, ctx.out);
+        return OK;
+    }
+
+    if (outcome.status == WASM_RUN_CLIENT_GONE) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "mod_wasm: %s: %s", ctx.tag,
+                      outcome.message);
+        return OK;
+    }
+
+    status = status_for_failure(&outcome, &ctx);
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_wasm: %s: %s%s", ctx.tag, outcome.message,
+                  outcome.output_started ? " (response cut)" : "");
+    if (!outcome.output_started) {
+        return status;
+    }
+    /* The status line is gone: end the response visibly broken and close the connection. */
+    r->connection->keepalive = AP_CONN_CLOSE;
+    APR_BRIGADE_INSERT_TAIL(ctx.out, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool,
+                                                            ctx.out->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(ctx.out, apr_bucket_eos_create(ctx.out->bucket_alloc));
+    ap_pass_brigade(r->output_filters, ctx.out);
+    return OK;
+}
+
+static void register_hooks(apr_pool_t *p)
+{
+    ap_hook_pre_config(wasm_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(wasm_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(wasm_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(wasm_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(wasm_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+module AP_MODULE_DECLARE_DATA wasm_module = {
+    STANDARD20_MODULE_STUFF,
+    create_wasm_dir_config,     /* create per-directory config */
+    merge_wasm_dir_config,      /* merge per-directory config */
+    create_wasm_server_config,  /* create per-server config */
+    NULL,                       /* merge per-server config */
+    wasm_cmds,                  /* command table */
+    register_hooks,             /* register hooks */
+    AP_MODULE_FLAG_NONE         /* flags */
+};
