@@ -112,6 +112,16 @@ impl Cache {
 
     /// A writer for a blob that arrives in pieces.
     pub(crate) fn writer(&self, digest: &Digest, what: &str) -> Result<BlobWriter> {
+        self.writer_sized(digest, None, what)
+    }
+
+    /// A writer that also refuses content longer or shorter than `size` bytes.
+    pub(crate) fn writer_sized(
+        &self,
+        digest: &Digest,
+        size: Option<u64>,
+        what: &str,
+    ) -> Result<BlobWriter> {
         let tmp_dir = self.root.join("tmp");
         fs::create_dir_all(&tmp_dir).map_err(|e| Error::io(&tmp_dir, e))?;
         let tmp = tempfile::Builder::new()
@@ -123,6 +133,7 @@ impl Cache {
             hasher: Hasher::default(),
             written: 0,
             expected: digest.clone(),
+            size,
             path: self.blob_path(digest),
             what: what.to_string(),
         })
@@ -136,6 +147,7 @@ pub(crate) struct BlobWriter {
     hasher: Hasher,
     written: u64,
     expected: Digest,
+    size: Option<u64>,
     path: PathBuf,
     what: String,
 }
@@ -144,6 +156,16 @@ impl BlobWriter {
     pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.hasher.update(bytes);
         self.written += bytes.len() as u64;
+        if let Some(size) = self.size
+            && self.written > size
+        {
+            // Stop a runaway download early: it cannot match its descriptor.
+            return Err(Error::SizeMismatch {
+                what: self.what.clone(),
+                expected: size,
+                actual: self.written,
+            });
+        }
         let path = self.tmp.path().to_path_buf();
         self.tmp.write_all(bytes).map_err(|e| Error::io(path, e))
     }
@@ -160,6 +182,15 @@ impl BlobWriter {
                 what: self.what,
                 expected: self.expected.to_string(),
                 actual: actual.to_string(),
+            });
+        }
+        if let Some(size) = self.size
+            && size != self.written
+        {
+            return Err(Error::SizeMismatch {
+                what: self.what,
+                expected: size,
+                actual: self.written,
             });
         }
         let tmp_path = self.tmp.path().to_path_buf();
@@ -205,6 +236,32 @@ mod tests {
         fs::write(&p, b"evil").unwrap();
         assert!(cache.get(&d).unwrap().is_none());
         assert!(!p.exists());
+    }
+
+    #[test]
+    fn size_guard_stops_oversized_and_short_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let d = Digest::of(b"abcdef");
+        let mut w = cache.writer_sized(&d, Some(3), "blob").unwrap();
+        assert!(matches!(
+            w.write(b"abcdef"),
+            Err(Error::SizeMismatch { expected: 3, .. })
+        ));
+        let mut w = cache.writer_sized(&d, Some(10), "blob").unwrap();
+        w.write(b"abcdef").unwrap();
+        assert!(matches!(
+            w.commit(),
+            Err(Error::SizeMismatch {
+                expected: 10,
+                actual: 6,
+                ..
+            })
+        ));
+        assert!(!cache.blob_path(&d).exists());
+        let mut w = cache.writer_sized(&d, Some(6), "blob").unwrap();
+        w.write(b"abcdef").unwrap();
+        assert!(w.commit().is_ok());
     }
 
     #[test]

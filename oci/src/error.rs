@@ -62,6 +62,19 @@ pub enum Error {
         actual: String,
     },
 
+    /// A blob's length differs from the size its descriptor declares.
+    #[error(
+        "size mismatch for {what}: the descriptor says {expected} bytes, the registry sent {actual}"
+    )]
+    SizeMismatch {
+        /// What was checked.
+        what: String,
+        /// Declared size.
+        expected: u64,
+        /// Bytes received (at least).
+        actual: u64,
+    },
+
     /// A manifest, config or layer has a media type this crate does not accept.
     #[error("unexpected {kind} media type `{found}` in {reference} (accepted: {})", .accepted.join(", "))]
     UnexpectedMediaType {
@@ -184,6 +197,7 @@ impl Error {
             Error::Unauthorized { .. } => "oci::unauthorized",
             Error::NotFound { .. } => "oci::not_found",
             Error::DigestMismatch { .. } => "oci::digest_mismatch",
+            Error::SizeMismatch { .. } => "oci::size_mismatch",
             Error::UnexpectedMediaType { .. } => "oci::media_type",
             Error::NoWasmLayer { .. } => "oci::no_wasm_layer",
             Error::TooManyWasmLayers { .. } => "oci::too_many_wasm_layers",
@@ -216,7 +230,7 @@ impl Error {
                 }
             }
             Error::NotFound { .. } => "check the repository and tag; list tags with your registry's tools".to_string(),
-            Error::DigestMismatch { .. } => {
+            Error::DigestMismatch { .. } | Error::SizeMismatch { .. } => {
                 "the content does not match its digest: the registry served tampered or corrupt data; nothing was cached".to_string()
             }
             Error::UnexpectedMediaType { .. }

@@ -370,7 +370,7 @@ impl Ctx<'_> {
             total,
         });
         let what = format!("Wasm layer of {}", req.reference);
-        let mut writer = self.cache.writer(digest, &what)?;
+        let mut writer = self.cache.writer_sized(digest, Some(total), &what)?;
         let report = |done: u64| {
             (self.progress)(ProgressEvent::Advanced {
                 module: &req.name,
