@@ -88,6 +88,14 @@ impl DockerConfig {
             Ok(DockerCredential::UsernamePassword(u, p)) => Ok(Credentials::Basic(u, p)),
             Ok(DockerCredential::IdentityToken(t)) => Ok(Credentials::Token(t)),
             Err(CredentialRetrievalError::NoCredentialConfigured) => Ok(Credentials::Anonymous),
+            // A helper (e.g. a global `credsStore`) that has nothing for this registry.
+            Err(CredentialRetrievalError::HelperFailure { stdout, .. })
+                if stdout
+                    .to_ascii_lowercase()
+                    .contains("credentials not found") =>
+            {
+                Ok(Credentials::Anonymous)
+            }
             Err(CredentialRetrievalError::ConfigReadError) => Err(Error::Credentials {
                 registry: registry.to_string(),
                 detail: format!("{} is not a valid Docker config file", self.path.display()),

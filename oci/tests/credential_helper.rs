@@ -18,7 +18,13 @@ fn credential_helper_from_docker_config_is_used() {
     let helper = bin.join("docker-credential-modwasmtest");
     std::fs::write(
         &helper,
-        "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"carol\",\"Secret\":\"from-helper\"}' \"$server\"\n",
+        concat!(
+            "#!/bin/sh\n",
+            "[ \"$1\" = get ] || exit 1\n",
+            "read server\n",
+            "case \"$server\" in 127.0.0.1:*) ;; *) echo 'credentials not found in native keychain'; exit 1;; esac\n",
+            "printf '{\"ServerURL\":\"%s\",\"Username\":\"carol\",\"Secret\":\"from-helper\"}' \"$server\"\n",
+        ),
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -44,6 +50,13 @@ fn credential_helper_from_docker_config_is_used() {
     assert_eq!(
         creds,
         mod_wasm_oci::Credentials::Basic("carol".into(), "from-helper".into())
+    );
+    // The global store has nothing for another registry: anonymous, not an error.
+    assert_eq!(
+        env.docker_config()
+            .credentials("elsewhere.example")
+            .unwrap(),
+        mod_wasm_oci::Credentials::Anonymous
     );
     let reference = registry.reference("helper/mod:v1");
     env.client()
