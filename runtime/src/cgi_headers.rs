@@ -49,9 +49,14 @@ pub enum HeaderError {
 impl std::fmt::Display for HeaderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            HeaderError::TooLarge => write!(f, "CGI header block larger than {MAX_HEADER_BLOCK} bytes"),
+            HeaderError::TooLarge => {
+                write!(f, "CGI header block larger than {MAX_HEADER_BLOCK} bytes")
+            }
             HeaderError::Unterminated => {
-                write!(f, "output ended before the end of the CGI headers (no empty line)")
+                write!(
+                    f,
+                    "output ended before the end of the CGI headers (no empty line)"
+                )
             }
             HeaderError::ForbiddenByte { line, byte } => write!(
                 f,
@@ -69,8 +74,7 @@ pub fn check_header_block(block: &[u8]) -> Result<(), HeaderError> {
     if block.len() > MAX_HEADER_BLOCK {
         return Err(HeaderError::TooLarge);
     }
-    let mut lines = block.split(|&b| b == b'\n').enumerate().peekable();
-    while let Some((index, raw)) = lines.next() {
+    for (index, raw) in block.split(|&b| b == b'\n').enumerate() {
         let number = index + 1;
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line.is_empty() {
@@ -115,7 +119,8 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_headers() {
-        let block = b"Status: 201 Created\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Tab:\tok\r\n\r\n";
+        let block =
+            b"Status: 201 Created\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Tab:\tok\r\n\r\n";
         assert_eq!(check_header_block(block), Ok(()));
         assert_eq!(check_header_block(b"\n"), Ok(()));
     }
@@ -124,7 +129,10 @@ mod tests {
     fn refuses_injection_and_garbage() {
         assert_eq!(
             check_header_block(b"X-A: a\rSet-Cookie: evil\n\n"),
-            Err(HeaderError::ForbiddenByte { line: 1, byte: b'\r' })
+            Err(HeaderError::ForbiddenByte {
+                line: 1,
+                byte: b'\r'
+            })
         );
         assert_eq!(
             check_header_block(b"X-A: a\0b\n\n"),
@@ -138,7 +146,10 @@ mod tests {
             check_header_block(b"Bad Name: x\n\n"),
             Err(HeaderError::Malformed { line: 1 })
         );
-        assert_eq!(check_header_block(b"A: b\n"), Err(HeaderError::Unterminated));
+        assert_eq!(
+            check_header_block(b"A: b\n"),
+            Err(HeaderError::Unterminated)
+        );
         let huge = vec![b'a'; MAX_HEADER_BLOCK + 1];
         assert_eq!(check_header_block(&huge), Err(HeaderError::TooLarge));
     }

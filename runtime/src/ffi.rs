@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::{EngineSettings, OptLevel};
-use crate::host_io::{ClientGone, HeadersAnswer, HostIo};
+use crate::host_io::{BodyReadError, ClientGone, HeadersAnswer, HostIo};
 use crate::loader::check_module_file;
 use crate::request::{Limits, Request, RunStatus};
 use crate::runtime::{LoadedModule, LogLevel, Logger, Runtime};
@@ -76,7 +76,31 @@ pub struct wasm_outcome_t {
     pub message: [c_char; 512],
 }
 
-const WASM_RUN_SETUP_FAILED: c_int = 7;
+/// `wasm_run_status_t` values.
+pub const WASM_RUN_OK: c_int = 0;
+pub const WASM_RUN_EXIT_FAILURE: c_int = 1;
+pub const WASM_RUN_TRAP: c_int = 2;
+pub const WASM_RUN_TIMEOUT: c_int = 3;
+pub const WASM_RUN_OUTPUT_LIMIT: c_int = 4;
+pub const WASM_RUN_CLIENT_GONE: c_int = 5;
+pub const WASM_RUN_BAD_HEADERS: c_int = 6;
+pub const WASM_RUN_SETUP_FAILED: c_int = 7;
+pub const WASM_RUN_BODY_ERROR: c_int = 8;
+
+/// The C status code and exit code for a run's status.
+pub fn status_code(status: &RunStatus) -> (c_int, c_int) {
+    match status {
+        RunStatus::Ok => (WASM_RUN_OK, 0),
+        RunStatus::ExitFailure(code) => (WASM_RUN_EXIT_FAILURE, *code),
+        RunStatus::Trap(_) => (WASM_RUN_TRAP, 0),
+        RunStatus::Timeout(_) => (WASM_RUN_TIMEOUT, 0),
+        RunStatus::OutputLimit(_) => (WASM_RUN_OUTPUT_LIMIT, 0),
+        RunStatus::ClientGone => (WASM_RUN_CLIENT_GONE, 0),
+        RunStatus::BadHeaders(_) => (WASM_RUN_BAD_HEADERS, 0),
+        RunStatus::SetupFailed(_) => (WASM_RUN_SETUP_FAILED, 0),
+        RunStatus::BodyReadFailed => (WASM_RUN_BODY_ERROR, 0),
+    }
+}
 
 fn write_str(buf: *mut c_char, len: usize, message: &str) {
     if buf.is_null() || len == 0 {
@@ -151,7 +175,11 @@ pub unsafe extern "C" fn wasm_runtime_new(
             std::ptr::null_mut()
         }
         Err(_) => {
-            write_str(errbuf, errlen, "internal error (panic) while creating the runtime");
+            write_str(
+                errbuf,
+                errlen,
+                "internal error (panic) while creating the runtime",
+            );
             std::ptr::null_mut()
         }
     }
@@ -225,7 +253,11 @@ pub unsafe extern "C" fn wasm_runtime_load_module(
             std::ptr::null()
         }
         Err(_) => {
-            write_str(errbuf, errlen, "internal error (panic) while loading the module");
+            write_str(
+                errbuf,
+                errlen,
+                "internal error (panic) while loading the module",
+            );
             std::ptr::null()
         }
     }
@@ -249,7 +281,11 @@ pub unsafe extern "C" fn wasm_check_module_file(
             -1
         }
         Err(_) => {
-            write_str(errbuf, errlen, "internal error (panic) while checking the module");
+            write_str(
+                errbuf,
+                errlen,
+                "internal error (panic) while checking the module",
+            );
             -1
         }
     }
@@ -314,13 +350,15 @@ pub extern "C" fn wasm_runtime_version() -> *const c_char {
 struct CallbackIo<'a>(&'a wasm_io_t);
 
 impl HostIo for CallbackIo<'_> {
-    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ()> {
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyReadError> {
         let Some(read) = self.0.read_body else {
             return Ok(0);
         };
         // SAFETY: the host's callback with a writable buffer of `buf.len()` bytes.
         let n = unsafe { read(self.0.ctx, buf.as_mut_ptr().cast(), buf.len()) };
-        usize::try_from(n).map(|n| n.min(buf.len())).map_err(|_| ())
+        usize::try_from(n)
+            .map(|n| n.min(buf.len()))
+            .map_err(|_| BodyReadError)
     }
     fn write_headers(&mut self, block: &[u8]) -> HeadersAnswer {
         let Some(write) = self.0.write_headers else {
@@ -368,7 +406,14 @@ unsafe fn pairs<'a>(ptr: *const wasm_pair_t, len: usize) -> Vec<(Cow<'a, str>, C
         .collect()
 }
 
-fn set_outcome(out: &mut wasm_outcome_t, status: c_int, exit: c_int, started: bool, bytes: u64, msg: &str) {
+fn set_outcome(
+    out: &mut wasm_outcome_t,
+    status: c_int,
+    exit: c_int,
+    started: bool,
+    bytes: u64,
+    msg: &str,
+) {
     out.status = status;
     out.exit_code = exit;
     out.output_started = started as c_int;
@@ -390,7 +435,11 @@ pub unsafe extern "C" fn wasm_runtime_run(
     let out = unsafe { &mut *outcome };
     let result = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: all pointers valid for the call, per the header.
-        let (Some(rt), Some(req), Some(io)) = (unsafe { rt.as_ref() }, unsafe { req.as_ref() }, unsafe { io.as_ref() }) else {
+        let (Some(rt), Some(req), Some(io)) =
+            (unsafe { rt.as_ref() }, unsafe { req.as_ref() }, unsafe {
+                io.as_ref()
+            })
+        else {
             return Err("missing runtime, request or io".to_string());
         };
         // SAFETY: a module pointer handed out by wasm_runtime_load_module, still owned by `rt`.
@@ -426,20 +475,24 @@ pub unsafe extern "C" fn wasm_runtime_run(
     }));
     match result {
         Ok(Ok(o)) => {
-            let (status, exit) = match &o.status {
-                RunStatus::Ok => (0, 0),
-                RunStatus::ExitFailure(code) => (1, *code),
-                RunStatus::Trap(_) => (2, 0),
-                RunStatus::Timeout(_) => (3, 0),
-                RunStatus::OutputLimit(_) => (4, 0),
-                RunStatus::ClientGone => (5, 0),
-                RunStatus::BadHeaders(_) => (6, 0),
-                RunStatus::SetupFailed(_) => (WASM_RUN_SETUP_FAILED, 0),
-                RunStatus::BodyReadFailed => (8, 0),
-            };
-            set_outcome(out, status, exit, o.output_started, o.body_bytes, &o.message());
+            let (status, exit) = status_code(&o.status);
+            set_outcome(
+                out,
+                status,
+                exit,
+                o.output_started,
+                o.body_bytes,
+                &o.message(),
+            );
         }
         Ok(Err(message)) => set_outcome(out, WASM_RUN_SETUP_FAILED, 0, false, 0, &message),
-        Err(_) => set_outcome(out, WASM_RUN_SETUP_FAILED, 0, false, 0, "internal error (panic) while running the module"),
+        Err(_) => set_outcome(
+            out,
+            WASM_RUN_SETUP_FAILED,
+            0,
+            false,
+            0,
+            "internal error (panic) while running the module",
+        ),
     }
 }

@@ -13,6 +13,10 @@ pub enum HeadersAnswer {
     Abort,
 }
 
+/// The request body could not be read (the host knows why and which status to send).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyReadError;
+
 /// The client went away (or the host otherwise cannot take more output).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientGone;
@@ -22,7 +26,7 @@ pub struct ClientGone;
 pub trait HostIo {
     /// Reads request body bytes into `buf`; `Ok(0)` at the end of the body. An error ends the
     /// module's input (it sees end of file).
-    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ()>;
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyReadError>;
     /// CGI mode: the complete, checked header block, once, before any body.
     fn write_headers(&mut self, block: &[u8]) -> HeadersAnswer;
     /// Response body bytes.
@@ -58,7 +62,7 @@ impl MemoryIo {
 }
 
 impl HostIo for MemoryIo {
-    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ()> {
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyReadError> {
         let rest = &self.body[self.body_pos..];
         let n = rest.len().min(buf.len());
         buf[..n].copy_from_slice(&rest[..n]);

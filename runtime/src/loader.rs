@@ -97,7 +97,7 @@ impl Runtime {
             );
             return Ok(found);
         }
-        if let Some(module) = self.from_cache(&digest) {
+        if let Some(module) = self.load_cached(&digest) {
             self.log(
                 LogLevel::Notice,
                 &format!(
@@ -109,10 +109,11 @@ impl Runtime {
             return self.insert(path, digest, module, LoadOrigin::Cache);
         }
         let started = Instant::now();
-        let module = Module::from_binary(&self.engine, bytes).map_err(|e| RuntimeError::Compile {
-            path: path.display().to_string(),
-            reason: format!("{e:#}"),
-        })?;
+        let module =
+            Module::from_binary(&self.engine, bytes).map_err(|e| RuntimeError::Compile {
+                path: path.display().to_string(),
+                reason: format!("{e:#}"),
+            })?;
         self.log(
             LogLevel::Notice,
             &format!(
@@ -192,7 +193,7 @@ impl Runtime {
         Some((cwasm, meta))
     }
 
-    fn from_cache(&self, digest: &str) -> Option<Module> {
+    fn load_cached(&self, digest: &str) -> Option<Module> {
         let (cwasm, meta_path) = self.cache_paths(digest)?;
         let image = fs::read(&cwasm).ok()?;
         let checked = fs::read_to_string(&meta_path)
@@ -228,17 +229,20 @@ impl Runtime {
         let Some((cwasm, meta_path)) = self.cache_paths(digest) else {
             return;
         };
-        let result = module.serialize().map_err(|e| e.to_string()).and_then(|image| {
-            let meta = CwasmMeta {
-                runtime_version: crate::RUNTIME_VERSION.to_string(),
-                compatibility: self.compatibility.clone(),
-                wasm_sha256: digest.to_string(),
-                cwasm_sha256: sha256_hex(&image),
-                source: None,
-            };
-            write_atomic(&cwasm, &image).map_err(|e| e.to_string())?;
-            write_atomic(&meta_path, meta.to_text().as_bytes()).map_err(|e| e.to_string())
-        });
+        let result = module
+            .serialize()
+            .map_err(|e| e.to_string())
+            .and_then(|image| {
+                let meta = CwasmMeta {
+                    runtime_version: crate::RUNTIME_VERSION.to_string(),
+                    compatibility: self.compatibility.clone(),
+                    wasm_sha256: digest.to_string(),
+                    cwasm_sha256: sha256_hex(&image),
+                    source: None,
+                };
+                write_atomic(&cwasm, &image).map_err(|e| e.to_string())?;
+                write_atomic(&meta_path, meta.to_text().as_bytes()).map_err(|e| e.to_string())
+            });
         match result {
             Ok(()) => self.log(
                 LogLevel::Info,

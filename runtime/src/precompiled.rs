@@ -104,7 +104,11 @@ pub fn sidecar_path(cwasm: &Path) -> PathBuf {
 }
 
 /// Compiles `wasm` into a `.cwasm` image for `engine`.
-pub fn precompile(engine: &Engine, wasm: &[u8], path_for_errors: &str) -> Result<Vec<u8>, RuntimeError> {
+pub fn precompile(
+    engine: &Engine,
+    wasm: &[u8],
+    path_for_errors: &str,
+) -> Result<Vec<u8>, RuntimeError> {
     engine
         .precompile_module(wasm)
         .map_err(|e| RuntimeError::Compile {

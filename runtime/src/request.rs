@@ -269,7 +269,10 @@ mod tests {
         let dirs = [("/app", "/srv/app"), ("/lib", "/srv/app/lib")];
         assert_eq!(map_to_guest("/srv/app/main.py", &dirs), "/app/main.py");
         assert_eq!(map_to_guest("/srv/app/lib/x.py", &dirs), "/lib/x.py");
-        assert_eq!(map_to_guest("/srv/application/x", &dirs), "/srv/application/x");
+        assert_eq!(
+            map_to_guest("/srv/application/x", &dirs),
+            "/srv/application/x"
+        );
         assert_eq!(map_to_guest("/elsewhere", &dirs), "/elsewhere");
     }
 }

@@ -41,7 +41,9 @@ pub enum OutputFailure {
 impl std::fmt::Display for OutputFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            OutputFailure::OutputLimit(limit) => write!(f, "output limit of {limit} bytes exceeded"),
+            OutputFailure::OutputLimit(limit) => {
+                write!(f, "output limit of {limit} bytes exceeded")
+            }
             OutputFailure::ClientGone => write!(f, "client went away"),
             OutputFailure::BadHeaders(e) => write!(f, "{e}"),
             OutputFailure::HeadersRefused => write!(f, "CGI headers refused by the server"),
@@ -292,14 +294,14 @@ impl Shared {
         let mut buf = vec![0u8; size.clamp(1, READ_CHUNK)];
         let result = match self.io() {
             Some(io) => io.read_body(&mut buf),
-            None => Err(()),
+            None => Err(crate::host_io::BodyReadError),
         };
         match result {
             Ok(0) => {
                 self.input_done = true;
                 Err(StreamError::Closed)
             }
-            Err(()) => {
+            Err(crate::host_io::BodyReadError) => {
                 self.input_done = true;
                 Err(self.fail(OutputFailure::BodyRead))
             }

@@ -12,7 +12,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(digits_end);
     if digits.is_empty() {
-        return Err(format!("`{text}` is not a size (expected e.g. 64M, 1G, 4096)"));
+        return Err(format!(
+            "`{text}` is not a size (expected e.g. 64M, 1G, 4096)"
+        ));
     }
     let number: u64 = digits
         .parse()
@@ -83,7 +85,15 @@ mod tests {
         assert_eq!(parse_size("1g").unwrap(), 1 << 30);
         assert_eq!(parse_size("512k").unwrap(), 512 << 10);
         assert_eq!(parse_size(" 2 G ").unwrap(), 2 << 30);
-        for bad in ["", "M", "12Q", "-1", "1.5M", "99999999999999999999", "99999999999T"] {
+        for bad in [
+            "",
+            "M",
+            "12Q",
+            "-1",
+            "1.5M",
+            "99999999999999999999",
+            "99999999999T",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad:?} should be refused");
         }
     }
