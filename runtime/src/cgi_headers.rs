@@ -74,11 +74,14 @@ pub fn check_header_block(block: &[u8]) -> Result<(), HeaderError> {
     if block.len() > MAX_HEADER_BLOCK {
         return Err(HeaderError::TooLarge);
     }
-    for (index, raw) in block.split(|&b| b == b'\n').enumerate() {
+    for (index, raw) in block.split_inclusive(|&b| b == b'\n').enumerate() {
         let number = index + 1;
-        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let Some(line) = raw.strip_suffix(b"\n") else {
+            // A last line without its newline: the block never ended.
+            break;
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
-            // The empty line ends the block; only the trailing split remnant may follow.
             return Ok(());
         }
         for &byte in line {
