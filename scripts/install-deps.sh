@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine lacks to build, run and test mod-wasm: Apache and its
+# development files, clang + wasi-libc for the C samples, wabt, a Docker registry for the OCI
+# tests, wrk for benchmarks, pytest. Idempotent: installs only what is missing.
+set -euo pipefail
+
+APT_PACKAGES=(apache2 apache2-dev apache2-utils clang lld wasi-libc libclang-rt-14-dev-wasm32
+              wabt docker-registry wrk curl ca-certificates)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if ((${#missing[@]})); then
+    echo "==> installing Debian packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Debian starts the packaged services; mod-wasm runs its own Apache and registry.
+    for svc in apache2 docker-registry; do
+        ($SUDO service "$svc" stop >/dev/null 2>&1 || true)
+    done
+fi
+if ! python3 -m pytest --version >/dev/null 2>&1; then
+    echo "==> installing pytest"
+    python3 -m pip install -q pytest
+fi
