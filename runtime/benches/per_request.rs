@@ -1,0 +1,91 @@
+//! Per-request cost of the runtime alone (no Apache): instantiate + run + tear down, single
+//! thread, with the pooling allocator on and off.
+//!
+//! `cargo bench -p wasm_runtime --bench per_request [-- MODULE.wasm ...]`
+//! Without arguments it measures a WAT hello; with paths, each module given (e.g. the C hello
+//! from `build/wasm/hello.wasm`). Prints µs per request and requests per second.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use wasm_runtime::engine::EngineSettings;
+use wasm_runtime::{Limits, MemoryIo, Request, RunStatus, Runtime};
+
+const WAT_HELLO: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello, world\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 13))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+
+fn measure(rt: &Runtime, path: &std::path::Path, budget: Duration) -> (f64, u64) {
+    let module = rt.load_module(path).expect("load");
+    let argv0 = path.file_name().unwrap().to_string_lossy().into_owned();
+    let run_once = || {
+        let mut io = MemoryIo::default();
+        let req = Request {
+            module: &module,
+            entry_point: "_start",
+            argv0: &argv0,
+            args: vec![],
+            env: vec![("GREETING", "hi")],
+            dirs: vec![],
+            cgi: false,
+            map_cgi_filenames: false,
+            limits: Limits::default(),
+        };
+        let outcome = rt.run(&req, &mut io);
+        assert_eq!(outcome.status, RunStatus::Ok, "{}", outcome.message());
+    };
+    for _ in 0..200 {
+        run_once();
+    }
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < budget {
+        for _ in 0..100 {
+            run_once();
+        }
+        n += 100;
+    }
+    let per = started.elapsed().as_secs_f64() / n as f64;
+    (per * 1e6, n)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let mut modules: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
+    let dir = std::env::temp_dir().join(format!("per-request-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    if modules.is_empty() {
+        let path = dir.join("wat-hello.wasm");
+        std::fs::write(&path, wat::parse_str(WAT_HELLO).unwrap()).unwrap();
+        modules.push(path);
+    }
+    println!("{:<28} {:>10} {:>12} {:>12}", "module", "pooling", "µs/request", "requests/s");
+    for path in &modules {
+        for pooling in [true, false] {
+            let rt = Runtime::new(
+                EngineSettings {
+                    pooling,
+                    pooling_max_instances: 16,
+                    ..Default::default()
+                },
+                None,
+                None,
+            )
+            .expect("runtime");
+            let (us, _) = measure(&rt, path, Duration::from_secs(2));
+            println!(
+                "{:<28} {:>10} {:>12.1} {:>12.0}",
+                path.file_name().unwrap().to_string_lossy(),
+                if pooling { "on" } else { "off" },
+                us,
+                1e6 / us
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
