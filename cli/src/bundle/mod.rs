@@ -1,0 +1,327 @@
+//! `mod-wasm build`: from a checked manifest to a bundle folder —
+//! `modules/` (`.wasm`, `.cwasm`, sidecars), `bundle.lock` and `wasm.conf`.
+
+pub mod compile;
+pub mod lock;
+pub mod swap;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use wasm_runtime::engine::{EngineSettings, build_engine, compatibility_hash};
+
+use crate::manifest::problem::Problem;
+use crate::manifest::validate::pin_problem;
+use crate::manifest::{Manifest, ModuleDecl};
+use crate::render::{EngineContext, RouteContext, Templates, WasmConfContext};
+use crate::sources::oci::{self, OciOptions};
+use crate::sources::{ModuleSource, ResolvedSource};
+use compile::{CompileError, Job};
+use lock::{BundleLock, LOCK_FORMAT, LockedEngine, LockedModule, LockedRoute};
+
+/// Inputs of a build besides the manifest.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// The bundle folder to (re)place.
+    pub out: PathBuf,
+    /// `--templates DIR`.
+    pub templates: Option<PathBuf>,
+    /// Absolute path of `mod_wasm.so` for the `LoadModule` line.
+    pub mod_wasm_so: PathBuf,
+    /// Registry switches, for `oci://` modules.
+    pub oci: OciOptions,
+    /// Compile threads (modules compiled at once).
+    pub threads: usize,
+}
+
+/// What a build did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BuildReport {
+    /// The bundle folder (absolute).
+    pub bundle: PathBuf,
+    /// Its `wasm.conf`.
+    pub wasm_conf: PathBuf,
+    /// Modules compiled in this build.
+    pub compiled: usize,
+    /// Modules whose `.cwasm` was reused.
+    pub reused: usize,
+    /// Wall-clock time of the build.
+    #[serde(serialize_with = "as_millis")]
+    pub elapsed: Duration,
+    /// When the engine could not use the pooling allocator here, why (compiled code is the same).
+    pub pooling_fallback: Option<String>,
+    /// The lock that was written.
+    pub lock: BundleLock,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Manifest-level problems found while resolving or compiling (rendered against the manifest).
+    #[error("{} problem(s) in the manifest", .0.len())]
+    Problems(Vec<Problem>),
+    /// The engine could not be built.
+    #[error(transparent)]
+    Engine(wasm_runtime::RuntimeError),
+    /// A template failed.
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
+    /// Writing the bundle failed.
+    #[error("cannot write the bundle in `{path}`: {source}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The engine settings a manifest asks for.
+pub fn engine_settings(m: &Manifest) -> EngineSettings {
+    let defaults = EngineSettings::default();
+    EngineSettings {
+        opt_level: m.engine.opt_level.unwrap_or(defaults.opt_level),
+        pooling: m.engine.pooling.unwrap_or(defaults.pooling),
+        pooling_max_instances: m.engine.pooling_max_instances.unwrap_or(0),
+        parallel_compilation: true,
+    }
+}
+
+/// Resolves every module: local ones from the check, OCI ones through [`oci::resolve`].
+pub fn resolve_modules(
+    m: &Manifest,
+    local: &BTreeMap<String, ResolvedSource>,
+    options: &OciOptions,
+) -> Result<Vec<(ModuleDecl, ResolvedSource)>, BuildError> {
+    let mut resolved = Vec::new();
+    let mut problems = Vec::new();
+    for module in &m.modules {
+        let source = match &module.source {
+            Some(ModuleSource::Path(_)) => local.get(&module.name.value).cloned(),
+            Some(ModuleSource::Oci(reference)) => {
+                match oci::resolve(reference, module.source_span, options) {
+                    Ok(source) => match pin_problem(module, &source) {
+                        Some(p) => {
+                            problems.push(p);
+                            None
+                        }
+                        None => Some(source),
+                    },
+                    Err(p) => {
+                        problems.push(p);
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        match source {
+            Some(source) => resolved.push((module.clone(), source)),
+            None if problems.is_empty() => {
+                // A checked manifest always resolves its local modules.
+                problems.push(Problem::error(
+                    "manifest::unresolved",
+                    format!("module `{}` could not be resolved", module.name.value),
+                    module.source_span,
+                    "here",
+                ));
+            }
+            None => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(BuildError::Problems(problems))
+    }
+}
+
+/// Builds the bundle for a checked manifest whose modules are `resolved`.
+pub fn build(
+    m: &Manifest,
+    resolved: &[(ModuleDecl, ResolvedSource)],
+    options: &BuildOptions,
+    progress: &ProgressBar,
+) -> Result<BuildReport, BuildError> {
+    let started = Instant::now();
+    let templates = Templates::load(options.templates.as_deref())?;
+    let settings = engine_settings(m);
+    let built = build_engine(&settings).map_err(BuildError::Engine)?;
+    let compatibility = compatibility_hash(&built.engine);
+
+    let out = absolute(&options.out);
+    let staging = swap::Staging::new(&out).map_err(io_at(&out))?;
+    let modules_dir = staging.path().join("modules");
+    std::fs::create_dir_all(&modules_dir).map_err(io_at(&modules_dir))?;
+
+    let jobs: Vec<Job> = resolved
+        .iter()
+        .map(|(decl, source)| Job {
+            name: decl.name.value.clone(),
+            wasm_path: source.path.clone(),
+            sha256: source.sha256.clone(),
+        })
+        .collect();
+    let previous = compile::previous_cwasms(&out.join("modules"), &compatibility);
+    progress.set_length(jobs.len() as u64);
+    let outcomes = compile::compile_all(
+        &built.engine,
+        &jobs,
+        &previous,
+        &modules_dir,
+        options.threads,
+        progress,
+    )
+    .map_err(|e| match e {
+        CompileError::Invalid { name, reason } => {
+            let decl = &resolved
+                .iter()
+                .find(|(d, _)| d.name.value == name)
+                .expect("job")
+                .0;
+            BuildError::Problems(vec![
+                Problem::error(
+                    "manifest::compile",
+                    format!("module `{name}` does not compile"),
+                    decl.source_span,
+                    "invalid WebAssembly",
+                )
+                .with_help(reason),
+            ])
+        }
+        CompileError::Io { name, source } => BuildError::Io {
+            path: modules_dir.join(name),
+            source,
+        },
+    })?;
+    progress.finish_and_clear();
+
+    let lock = BundleLock {
+        format: LOCK_FORMAT.into(),
+        app: m.app_name().to_string(),
+        manifest: m
+            .dir
+            .join(m.path.file_name().unwrap_or_default())
+            .display()
+            .to_string(),
+        runtime_version: wasm_runtime::RUNTIME_VERSION.into(),
+        engine: LockedEngine {
+            opt_level: settings.opt_level.as_str().into(),
+            pooling: settings.pooling,
+            pooling_max_instances: settings.pooling_max_instances,
+            cache_dir: m.engine.cache_dir.as_ref().map(|d| d.display().to_string()),
+            compatibility: compatibility.clone(),
+        },
+        modules: resolved
+            .iter()
+            .zip(&outcomes)
+            .map(|((decl, source), outcome)| LockedModule {
+                name: decl.name.value.clone(),
+                source: decl.source_text.clone(),
+                kind: decl
+                    .source
+                    .as_ref()
+                    .map(ModuleSource::kind)
+                    .unwrap_or("file")
+                    .into(),
+                resolved: source.pinned.clone(),
+                sha256: source.sha256.clone(),
+                wasm: format!("modules/{}.wasm", decl.name.value),
+                cwasm: format!("modules/{}.cwasm", decl.name.value),
+                cwasm_sha256: outcome.cwasm_sha256.clone(),
+            })
+            .collect(),
+        routes: m
+            .routes
+            .iter()
+            .map(|r| LockedRoute {
+                path: r.path.value.clone(),
+                module: r.module.value.clone(),
+                settings: r.settings.clone(),
+            })
+            .collect(),
+    };
+    let lock_text = serde_json::to_string_pretty(&lock).expect("lock serialises") + "\n";
+    write(staging.path(), "bundle.lock", &lock_text)?;
+    let conf = templates.wasm_conf(&wasm_conf_context(m, &out, &options.mod_wasm_so))?;
+    write(staging.path(), "wasm.conf", &conf)?;
+    // The bundle is generated: keep it out of version control wherever it lands.
+    write(staging.path(), ".gitignore", "*\n")?;
+    staging.commit().map_err(io_at(&out))?;
+
+    let compiled = outcomes.iter().filter(|o| o.compiled).count();
+    Ok(BuildReport {
+        wasm_conf: out.join("wasm.conf"),
+        bundle: out,
+        compiled,
+        reused: outcomes.len() - compiled,
+        elapsed: started.elapsed(),
+        pooling_fallback: built.pooling_fallback,
+        lock,
+    })
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> Result<(), BuildError> {
+    let path = dir.join(name);
+    std::fs::write(&path, text).map_err(io_at(&path))
+}
+
+/// The template context of `wasm.conf` for a bundle at `bundle`.
+pub fn wasm_conf_context(m: &Manifest, bundle: &Path, mod_wasm_so: &Path) -> WasmConfContext {
+    let settings = engine_settings(m);
+    WasmConfContext {
+        app: m.app_name().to_string(),
+        version: format!("mod-wasm {}", env!("CARGO_PKG_VERSION")),
+        manifest: m.display_name(),
+        bundle: bundle.display().to_string(),
+        mod_wasm_so: mod_wasm_so.display().to_string(),
+        engine: EngineContext {
+            opt_level: settings.opt_level.as_str().into(),
+            pooling: m.engine.pooling,
+            pooling_max_instances: m.engine.pooling_max_instances,
+            cache_dir: m.engine.cache_dir.as_ref().map(|d| d.display().to_string()),
+        },
+        routes: m
+            .routes
+            .iter()
+            .map(|r| RouteContext {
+                path: r.path.value.clone(),
+                module: r.module.value.clone(),
+                module_path: bundle
+                    .join("modules")
+                    .join(format!("{}.cwasm", r.module.value))
+                    .display()
+                    .to_string(),
+                settings: r.settings.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// `path` made absolute against the current directory (without resolving symlinks).
+pub fn absolute(path: &Path) -> PathBuf {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    };
+    joined
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}

@@ -1,0 +1,215 @@
+//! Checks across nodes (missing `app`, duplicates, dangling references, route paths) and
+//! against the file system (module files, pins, host folders).
+
+use std::collections::BTreeMap;
+
+use miette::SourceSpan;
+
+use super::Manifest;
+use super::problem::Problem;
+use super::suggest::did_you_mean;
+use crate::sources::local::{self, LocalError};
+use crate::sources::{ModuleSource, ResolvedSource};
+
+/// Problems that need the whole manifest.
+pub fn validate(m: &Manifest) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if m.app.is_none() {
+        problems.push(
+            Problem::error(
+                "manifest::missing-app",
+                "the manifest has no `app` node",
+                SourceSpan::from(0..0),
+                "expected `app \"NAME\"` in this file",
+            )
+            .with_help("add a line such as: app \"hello\""),
+        );
+    }
+    let mut names: BTreeMap<&str, SourceSpan> = BTreeMap::new();
+    for module in &m.modules {
+        let name = module.name.value.as_str();
+        if let Some(first) = names.get(name) {
+            problems.push(
+                Problem::error(
+                    "manifest::duplicate-module",
+                    format!("module `{name}` is declared more than once"),
+                    module.name.span,
+                    "declared again here",
+                )
+                .with_related(*first, "first declared here"),
+            );
+            continue;
+        }
+        names.insert(name, module.name.span);
+        if !valid_module_name(name) {
+            problems.push(
+                Problem::error(
+                    "manifest::module-name",
+                    format!("`{name}` cannot be a module name"),
+                    module.name.span,
+                    "bad name",
+                )
+                .with_help("use letters, digits, `-`, `_` and `.`, starting with a letter or digit (it becomes a file name)"),
+            );
+        }
+    }
+    let known: Vec<&str> = names.keys().copied().collect();
+    let mut paths: BTreeMap<&str, SourceSpan> = BTreeMap::new();
+    let mut used: Vec<&str> = Vec::new();
+    for route in &m.routes {
+        let path = route.path.value.as_str();
+        if !path.starts_with('/') {
+            problems.push(
+                Problem::error(
+                    "manifest::route-path",
+                    format!("route path `{path}` does not start with `/`"),
+                    route.path.span,
+                    "not an absolute URL path",
+                )
+                .with_help(format!("write it as \"/{}\"", path.trim_start_matches('/'))),
+            );
+        } else if path.contains(char::is_whitespace) || path.contains('"') {
+            problems.push(Problem::error(
+                "manifest::route-path",
+                format!("route path `{path}` contains spaces or quotes"),
+                route.path.span,
+                "not a URL path",
+            ));
+        }
+        if let Some(first) = paths.get(path) {
+            problems.push(
+                Problem::error(
+                    "manifest::duplicate-route",
+                    format!("route `{path}` is declared more than once"),
+                    route.path.span,
+                    "declared again here",
+                )
+                .with_related(*first, "first declared here"),
+            );
+        } else {
+            paths.insert(path, route.path.span);
+        }
+        let target = route.module.value.as_str();
+        used.push(target);
+        if !names.contains_key(target) {
+            let hint = did_you_mean(target, &known).or_else(|| {
+                Some(if known.is_empty() {
+                    format!("declare it: module \"{target}\" source=\"path/to/{target}.wasm\"")
+                } else {
+                    format!("declared modules: {}", known.join(", "))
+                })
+            });
+            problems.push(
+                Problem::error(
+                    "manifest::unknown-module",
+                    format!("route `{path}` uses module `{target}`, which is not declared"),
+                    route.module.span,
+                    "no such module",
+                )
+                .with_help_opt(hint),
+            );
+        }
+    }
+    for module in &m.modules {
+        if !used.contains(&module.name.value.as_str()) {
+            problems.push(Problem::warning(
+                "manifest::unused-module",
+                format!("module `{}` is not used by any route", module.name.value),
+                module.name.span,
+                "unused",
+            ));
+        }
+    }
+    problems
+}
+
+/// A module name becomes a file name in the bundle.
+pub fn valid_module_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// Checks local module files (existence, Wasm, pin) and host folders; fills `resolved` with the
+/// local modules that passed.
+pub fn check_files(m: &Manifest, resolved: &mut BTreeMap<String, ResolvedSource>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for module in &m.modules {
+        let Some(ModuleSource::Path(path)) = &module.source else {
+            continue;
+        };
+        if resolved.contains_key(&module.name.value) {
+            continue;
+        }
+        match local::resolve(path) {
+            Ok(source) => match pin_problem(module, &source) {
+                Some(problem) => problems.push(problem),
+                None => {
+                    resolved.insert(module.name.value.clone(), source);
+                }
+            },
+            Err(LocalError::Missing(shown)) => problems.push(
+                Problem::error(
+                    "manifest::missing-file",
+                    format!("module file `{shown}` does not exist"),
+                    module.source_span,
+                    "no such file",
+                )
+                .with_help("paths are relative to the manifest's folder; build the module first"),
+            ),
+            Err(LocalError::NotWasm { reason, .. }) => problems.push(Problem::error(
+                "manifest::not-wasm",
+                format!(
+                    "`{}` is not a WebAssembly module: {reason}",
+                    module.source_text
+                ),
+                module.source_span,
+                "not Wasm",
+            )),
+            Err(e @ LocalError::Unreadable { .. }) => problems.push(Problem::error(
+                "manifest::unreadable",
+                e.to_string(),
+                module.source_span,
+                "cannot read",
+            )),
+        }
+    }
+    for route in &m.routes {
+        for dir in &route.host_dirs {
+            if !dir.value.is_dir() {
+                let what = if dir.value.exists() {
+                    "is not a folder"
+                } else {
+                    "does not exist"
+                };
+                problems.push(
+                    Problem::error(
+                        "manifest::missing-dir",
+                        format!("host folder `{}` {what}", dir.value.display()),
+                        dir.span,
+                        "no such folder",
+                    )
+                    .with_help("host paths are relative to the manifest's folder"),
+                );
+            }
+        }
+    }
+    problems
+}
+
+/// The `sha256-mismatch` problem when `module` pins a digest that `source` does not have.
+pub fn pin_problem(module: &super::ModuleDecl, source: &ResolvedSource) -> Option<Problem> {
+    let pin = module.sha256.as_ref()?;
+    (pin.value != source.sha256).then(|| {
+        Problem::error(
+            "manifest::sha256-mismatch",
+            format!(
+                "module `{}` does not match its pinned sha256",
+                module.name.value
+            ),
+            pin.span,
+            format!("the file's sha256 is {}", source.sha256),
+        )
+        .with_help("if the new module is intended, update the pin (or remove it)")
+    })
+}

@@ -1,0 +1,188 @@
+//! Where a module's bytes come from: a local file (plain path or `file:` URL) or an OCI
+//! registry (`oci://REGISTRY/REPO:TAG` or `…@sha256:DIGEST`).
+//!
+//! Local files are resolved here; OCI references are handed to [`oci::resolve`], the one seam
+//! between the manifest/build code and registry support.
+
+pub mod local;
+pub mod oci;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// A module source as written in the manifest, parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModuleSource {
+    /// A local file, absolute (relative paths are already joined to the manifest's folder).
+    Path(PathBuf),
+    /// An OCI reference without the `oci://` scheme, e.g. `registry.example/wasm/python:3.11`.
+    Oci(String),
+}
+
+/// A module source that has been fetched (if need be), read and hashed.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResolvedSource {
+    /// Local path of the verified module bytes (the file itself, or a cached OCI blob).
+    pub path: PathBuf,
+    /// Lower-case hex SHA-256 of the module bytes.
+    pub sha256: String,
+    /// What to record in `bundle.lock` as the pinned origin: the absolute path for files,
+    /// `oci://REGISTRY/REPO@sha256:MANIFEST_DIGEST` for OCI modules.
+    pub pinned: String,
+}
+
+/// Why a `source=` value could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// Empty string.
+    #[error("the module source is empty")]
+    Empty,
+    /// A URL scheme we do not fetch.
+    #[error("unsupported source scheme `{0}:`")]
+    UnsupportedScheme(String),
+    /// A malformed `file:` URL.
+    #[error("`{0}` is not a usable file: URL")]
+    BadFileUrl(String),
+    /// A malformed `oci://` reference.
+    #[error(
+        "`{0}` is not an OCI reference (expected oci://REGISTRY/REPOSITORY:TAG or @sha256:DIGEST)"
+    )]
+    BadOciReference(String),
+}
+
+impl ModuleSource {
+    /// Parses a `source=` value; relative paths are taken under `base` (the manifest's folder).
+    pub fn parse(text: &str, base: &Path) -> Result<ModuleSource, SourceError> {
+        if text.is_empty() {
+            return Err(SourceError::Empty);
+        }
+        if let Some(reference) = text.strip_prefix("oci://") {
+            return parse_oci(reference).map(ModuleSource::Oci);
+        }
+        if let Some(rest) = text.strip_prefix("file:") {
+            return parse_file_url(rest, text, base).map(ModuleSource::Path);
+        }
+        if let Some((scheme, _)) = text.split_once("://") {
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            {
+                return Err(SourceError::UnsupportedScheme(scheme.to_string()));
+            }
+        }
+        Ok(ModuleSource::Path(base.join(text)))
+    }
+
+    /// `file` or `oci`, for messages and the lock.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModuleSource::Path(_) => "file",
+            ModuleSource::Oci(_) => "oci",
+        }
+    }
+}
+
+fn parse_file_url(rest: &str, whole: &str, base: &Path) -> Result<PathBuf, SourceError> {
+    let path = if let Some(after) = rest.strip_prefix("//") {
+        // file://HOST/PATH: only an empty host or localhost is local.
+        let (host, path) = after.split_at(after.find('/').unwrap_or(after.len()));
+        if !(host.is_empty() || host == "localhost") || path.is_empty() {
+            return Err(SourceError::BadFileUrl(whole.to_string()));
+        }
+        percent_decode(path).ok_or_else(|| SourceError::BadFileUrl(whole.to_string()))?
+    } else {
+        percent_decode(rest).ok_or_else(|| SourceError::BadFileUrl(whole.to_string()))?
+    };
+    if path.is_empty() {
+        return Err(SourceError::BadFileUrl(whole.to_string()));
+    }
+    Ok(base.join(path))
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn parse_oci(reference: &str) -> Result<String, SourceError> {
+    let bad = || SourceError::BadOciReference(format!("oci://{reference}"));
+    let (registry, repo) = reference.split_once('/').ok_or_else(bad)?;
+    let repo_name = repo.split(['@', ':']).next().unwrap_or("");
+    if registry.is_empty()
+        || repo_name.is_empty()
+        || reference
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad());
+    }
+    if let Some((_, digest)) = repo.split_once('@') {
+        let hex = digest.strip_prefix("sha256:").ok_or_else(bad)?;
+        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+    }
+    Ok(reference.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_spelling() {
+        let base = Path::new("/app");
+        assert_eq!(
+            ModuleSource::parse("build/a.wasm", base).unwrap(),
+            ModuleSource::Path("/app/build/a.wasm".into())
+        );
+        assert_eq!(
+            ModuleSource::parse("/abs/a.wasm", base).unwrap(),
+            ModuleSource::Path("/abs/a.wasm".into())
+        );
+        assert_eq!(
+            ModuleSource::parse("file:///srv/my%20mod.wasm", base).unwrap(),
+            ModuleSource::Path("/srv/my mod.wasm".into())
+        );
+        assert_eq!(
+            ModuleSource::parse("file:rel.wasm", base).unwrap(),
+            ModuleSource::Path("/app/rel.wasm".into())
+        );
+        assert_eq!(
+            ModuleSource::parse("oci://reg.example:5000/wasm/py:3.11", base).unwrap(),
+            ModuleSource::Oci("reg.example:5000/wasm/py:3.11".into())
+        );
+        let pinned = format!("oci://reg/wasm/py@sha256:{}", "a".repeat(64));
+        assert!(matches!(
+            ModuleSource::parse(&pinned, base),
+            Ok(ModuleSource::Oci(_))
+        ));
+    }
+
+    #[test]
+    fn refuses_bad_spellings() {
+        let base = Path::new("/app");
+        assert_eq!(ModuleSource::parse("", base), Err(SourceError::Empty));
+        assert!(matches!(
+            ModuleSource::parse("https://x/a.wasm", base),
+            Err(SourceError::UnsupportedScheme(s)) if s == "https"
+        ));
+        assert!(ModuleSource::parse("file://remote/a.wasm", base).is_err());
+        assert!(ModuleSource::parse("oci://justaname", base).is_err());
+        assert!(ModuleSource::parse("oci://reg/repo@sha256:abc", base).is_err());
+    }
+}
