@@ -55,7 +55,10 @@ fn measure(rt: &Runtime, path: &std::path::Path, budget: Duration) -> (f64, u64)
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let mut modules: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
     let dir = std::env::temp_dir().join(format!("per-request-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -64,7 +67,10 @@ fn main() {
         std::fs::write(&path, wat::parse_str(WAT_HELLO).unwrap()).unwrap();
         modules.push(path);
     }
-    println!("{:<28} {:>10} {:>12} {:>12}", "module", "pooling", "µs/request", "requests/s");
+    println!(
+        "{:<28} {:>10} {:>12} {:>12}",
+        "module", "pooling", "µs/request", "requests/s"
+    );
     for path in &modules {
         for pooling in [true, false] {
             let rt = Runtime::new(
