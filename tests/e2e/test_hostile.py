@@ -106,6 +106,11 @@ HOSTILE_CONF = r"""
     SetHandler wasm-handler
     WasmModule @WASM@/exit3_after.wasm
 </Location>
+<Location /h/exit3-after-small>
+    SetHandler wasm-handler
+    WasmModule @WASM@/exit3_after.wasm
+    WasmEnv QUERY_STRING small
+</Location>
 <Location /h/stdin>
     SetHandler wasm-handler
     WasmModule @WASM@/stdin_past_eof.wasm
@@ -207,7 +212,7 @@ def test_trap_after_output_cuts_the_response(srv):
     mark = srv.log_mark()
     r, took = timed(srv.get, "/h/trap-after")
     assert r.status == 200, r
-    assert r.body.startswith(b"partial output before the trap"), r
+    assert r.body.startswith(b"partial output before the trap\n"), r
     assert not r.complete, "a response cut by a trap must be visibly truncated"
     assert took < ENDED_WITHIN
     expect_log(srv, mark, re.escape("/h/trap-after"), r"unreachable")
@@ -283,6 +288,14 @@ def test_exit3_after_output_cuts_the_response(srv):
     assert r.body.startswith(b"output before exit(3)\n"), r
     assert not r.complete, "a failure after output must be visibly truncated"
     expect_log(srv, mark, re.escape("/h/exit3-after"), r"\b3\b")
+
+
+def test_exit3_after_small_output_is_not_a_success(srv):
+    """22 bytes, flushed, then exit(3): a 500 (nothing sent yet) or a cut response, never a clean 200."""
+    mark = srv.log_mark()
+    r = srv.get("/h/exit3-after-small")
+    assert r.status == 500 or not r.complete, r
+    expect_log(srv, mark, re.escape("/h/exit3-after-small"), r"\b3\b")
 
 
 # ---------------------------------------------------------------------------------------------
