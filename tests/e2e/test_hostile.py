@@ -64,6 +64,11 @@ HOSTILE_CONF = r"""
     WasmModule @WASM@/loop.wasm
     WasmTimeout 700ms
 </Location>
+<Location /h/loop-after-output>
+    SetHandler wasm-handler
+    WasmModule @WASM@/loop_after_output.wasm
+    WasmTimeout 1s
+</Location>
 <Location /h/memgrab>
     SetHandler wasm-handler
     WasmModule @WASM@/memgrab.wasm
@@ -97,6 +102,16 @@ HOSTILE_CONF = r"""
     SetHandler wasm-handler
     WasmModule @WASM@/flood.wasm
     WasmOutputLimit 1M
+</Location>
+<Location /h/flood-small>
+    SetHandler wasm-handler
+    WasmModule @WASM@/flood.wasm
+    WasmOutputLimit 10K
+</Location>
+<Location /h/no-cgi-headers>
+    SetHandler wasm-handler
+    WasmModule @WASM@/hello.wasm
+    WasmEnableCGI On
 </Location>
 <Location /h/exit3-before>
     SetHandler wasm-handler
@@ -230,6 +245,17 @@ def test_endless_loop_times_out_with_504(srv, path):
     still_serving(srv)
 
 
+def test_timeout_after_output_cuts_the_response(srv):
+    mark = srv.log_mark()
+    r, took = timed(srv.get, "/h/loop-after-output", timeout=60)
+    assert r.status == 200, r
+    assert not r.complete, "a response cut by the time limit must be visibly truncated"
+    assert r.body and set(r.body) == {ord("L")}
+    assert took < ENDED_WITHIN
+    expect_log(srv, mark, re.escape("/h/loop-after-output"), r"time")
+    still_serving(srv)
+
+
 def test_timeout_set_at_vhost_level(srv):
     r, took = timed(srv.get, "/vloop", headers={"Host": "limits.test"}, timeout=60)
     assert r.status == 504, r
@@ -272,6 +298,23 @@ def test_output_flood_is_cut_at_the_limit(srv):
     assert set(r.body) == {ord("F")}
     expect_log(srv, mark, re.escape("/h/flood"), r"output")
     still_serving(srv)
+
+
+def test_output_limit_before_anything_was_sent_is_500(srv):
+    mark = srv.log_mark()
+    r, took = timed(srv.get, "/h/flood-small", timeout=60)
+    assert took < ENDED_WITHIN
+    assert r.status == 500, r
+    assert b"FFFF" not in r.body
+    expect_log(srv, mark, re.escape("/h/flood-small"), r"output")
+
+
+def test_cgi_mode_without_headers_is_500(srv):
+    mark = srv.log_mark()
+    r = srv.get("/h/no-cgi-headers")
+    assert r.status == 500, r
+    assert b"Hello" not in r.body
+    expect_log(srv, mark, re.escape("/h/no-cgi-headers"))
 
 
 def test_exit3_before_output_is_500_with_code_logged(srv):
@@ -457,6 +500,8 @@ HOSTILE_EXPECT = {
     "/h/oob": {500},
     "/h/trap-after": {200},
     "/h/loop": {504},
+    "/h/loop-after-output": {200},
+    "/h/flood-small": {500},
     "/h/memgrab": {200},
     "/h/flood": {200},
     "/h/exit3-before": {500},

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -605,6 +606,9 @@ def test_head(srv):
     assert r.body == b""
     r = srv.request("HEAD", "/hello")
     assert r.status == 200 and r.body == b"", r
+    r = srv.request("HEAD", "/headers?stream=24")
+    assert r.status == 200 and r.body == b"", r
+    assert r.header("X-Stream-MiB") == "24"
     # The connection stays usable after a HEAD (no stray body bytes on it).
     raw = raw_request(
         srv.port,
@@ -782,8 +786,13 @@ def test_graceful_restart_reloads_changed_module(apache_factory, mpm, public_tmp
     a = apache_factory(mpm=mpm, extra_conf=conf)
     assert a.get("/swap").body == HELLO
     shutil.copy(wasm_path("entrypoints"), mods / "swap.wasm")
+    mark = a.log_mark()
     a.graceful()
     assert a.get("/swap").body == b"entry: _start\n"
+    # The unchanged module is reused, not compiled again.
+    log = a.error_log_since(mark)
+    assert [ln for ln in log.splitlines() if "echo.wasm" in ln and re.search(r"reus", ln, re.I)], log
+    assert not [ln for ln in log.splitlines() if "echo.wasm" in ln and re.search(r"compiled", ln, re.I)], log
     assert echo(a.get("/echo"))["stdin_bytes"] == 0
     a.restart()
     assert a.get("/swap").body == b"entry: _start\n"
