@@ -100,32 +100,31 @@ pub fn engine_settings(m: &Manifest) -> EngineSettings {
     }
 }
 
-/// Resolves every module: local ones from the check, OCI ones through [`oci::resolve`].
+/// Resolves every module: local ones from the check, OCI ones through [`oci::resolve_all`].
 pub fn resolve_modules(
     m: &Manifest,
     local: &BTreeMap<String, ResolvedSource>,
     options: &OciOptions,
 ) -> Result<Vec<(ModuleDecl, ResolvedSource)>, BuildError> {
     let mut resolved = Vec::new();
-    let mut problems = Vec::new();
+    // Every OCI module at once: parallel downloads, one lock file update.
+    let (mut from_oci, mut problems) = match oci::resolve_all(m, options) {
+        Ok(outcome) => (outcome.resolved, Vec::new()),
+        Err(problems) => (BTreeMap::new(), problems),
+    };
     for module in &m.modules {
         let source = match &module.source {
             Some(ModuleSource::Path(_)) => local.get(&module.name.value).cloned(),
-            Some(ModuleSource::Oci(reference)) => {
-                match oci::resolve(reference, module.source_span, options) {
-                    Ok(source) => match pin_problem(module, &source) {
-                        Some(p) => {
-                            problems.push(p);
-                            None
-                        }
-                        None => Some(source),
-                    },
-                    Err(p) => {
+            Some(ModuleSource::Oci(_)) => match from_oci.remove(&module.name.value) {
+                Some(source) => match pin_problem(module, &source) {
+                    Some(p) => {
                         problems.push(p);
                         None
                     }
-                }
-            }
+                    None => Some(source),
+                },
+                None => None,
+            },
             None => None,
         };
         match source {

@@ -44,6 +44,7 @@ pub fn build_target(
         locked: target.oci.locked,
         insecure: target.oci.insecure.clone(),
         manifest_dir: m.dir.clone(),
+        progress: !out.quiet && !out.json,
     };
     let options = BuildOptions {
         out: target.out.clone().unwrap_or_else(|| default_out(&m.dir)),

@@ -1,4 +1,10 @@
-//! `mod-wasm push`: OCI registry support (owned by the OCI work; not built yet).
+//! `mod-wasm push FILE.wasm oci://REGISTRY/REPO:TAG`: upload a module as an OCI artifact (the
+//! CNCF Wasm layout, or wasm-to-oci's with `--legacy-media-types`) and print the manifest
+//! digest that pins it.
+
+use serde_json::json;
+
+use mod_wasm_oci::{Cache, Layout, OciClient, OciReference, RegistryOptions};
 
 use crate::cli::PushArgs;
 use crate::exit::CliError;
@@ -6,10 +12,48 @@ use crate::output::Output;
 
 /// Runs `push`.
 pub fn run(args: &PushArgs, out: &Output) -> Result<(), CliError> {
-    let _ = (args, out);
-    Err(CliError::user(miette::miette!(
-        code = "oci::unsupported",
-        help = "OCI support is being built; use local .wasm paths in the manifest for now",
-        "`mod-wasm push` is not yet supported"
-    )))
+    let reference = OciReference::parse(&args.reference).map_err(user)?;
+    let cache = Cache::open_default().map_err(user)?;
+    let client = OciClient::new(
+        cache,
+        RegistryOptions {
+            insecure: args.insecure.clone(),
+            docker_config: None,
+        },
+    )
+    .map_err(|e| CliError::internal(miette::miette!("{e}")))?;
+    let layout = if args.legacy_media_types {
+        Layout::Legacy
+    } else {
+        Layout::Cncf
+    };
+    out.status(format!("Pushing {} to {reference}", args.file.display()));
+    let pushed = client
+        .push_file(&args.file, &reference, layout)
+        .map_err(user)?;
+    out.json(&json!({
+        "ok": true,
+        "reference": pushed.reference.to_string(),
+        "digest": pushed.manifest_digest.to_string(),
+        "pinned": pushed.reference.with_digest(pushed.manifest_digest.clone()).to_string(),
+        "layer_digest": pushed.layer_digest.to_string(),
+        "size": pushed.size,
+        "layout": if args.legacy_media_types { "wasm-to-oci" } else { "cncf" },
+    }));
+    // The digest alone on stdout, so scripts can capture it.
+    out.result(pushed.manifest_digest.to_string());
+    out.status(format!(
+        "pin it with: {}",
+        pushed.reference.with_digest(pushed.manifest_digest.clone())
+    ));
+    Ok(())
+}
+
+/// A library error as a user diagnostic, with its code and hint.
+pub fn user(e: mod_wasm_oci::Error) -> CliError {
+    let report = match e.hint() {
+        Some(hint) => miette::miette!(code = e.code(), help = hint, "{e}"),
+        None => miette::miette!(code = e.code(), "{e}"),
+    };
+    CliError::user(report)
 }

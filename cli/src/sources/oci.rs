@@ -1,19 +1,28 @@
-//! OCI module sources: the single seam between the manifest/build code and registry support.
+//! OCI module sources: the single seam between the manifest/build code and registry support
+//! (crate `mod_wasm_oci`).
 //!
-//! `build` (and `up`) call [`resolve`] once per `oci://` module, before compiling. It must
-//! return the local path of a blob whose SHA-256 has been verified (in the content-addressed
-//! cache), its digest, and the pinned reference to record in `bundle.lock`. Any failure is a
-//! [`Problem`] labelled on the module's `source=` span, so it renders like every other
-//! manifest diagnostic.
-//!
-//! This file is owned by the OCI work; until it lands, every OCI source is refused.
+//! [`resolve_all`] resolves every `oci://` module of a manifest at once: the lock file
+//! `app.lock` beside the manifest is used where its entry matches the module's source (a tag
+//! that moved does not change a locked build), `--locked` refuses any change to it, `--offline`
+//! uses only the cache. Downloads run in parallel with progress bars, every blob verified into
+//! the content-addressed cache. The lock is written only when every module resolved. Each
+//! failure is a [`Problem`] labelled on the module's `source=` span.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::SourceSpan;
+use mod_wasm_oci::{
+    Cache, LockFile, ModuleRequest, OciClient, OciReference, ProgressEvent, RegistryOptions,
+    ResolveOptions, Update,
+};
 
+use crate::manifest::Manifest;
 use crate::manifest::problem::Problem;
-use crate::sources::ResolvedSource;
+use crate::sources::{ModuleSource, ResolvedSource};
 
 /// Registry-related switches from the command line.
 #[derive(Clone, Debug, Default)]
@@ -26,21 +35,193 @@ pub struct OciOptions {
     pub insecure: Vec<String>,
     /// The manifest's folder (where a lock file next to `app.kdl` would live).
     pub manifest_dir: PathBuf,
+    /// Draw download progress bars (on a terminal, not with `--quiet`/`--json`).
+    pub progress: bool,
 }
 
-/// Resolves `oci://{reference}` (the text after the scheme) to a verified local blob.
-/// `span` is the `source=` entry in the manifest, for the diagnostic on failure.
-pub fn resolve(
-    reference: &str,
-    span: SourceSpan,
+/// What [`resolve_all`] did.
+#[derive(Debug, Default)]
+pub struct OciOutcome {
+    /// Per module name, the verified blob.
+    pub resolved: BTreeMap<String, ResolvedSource>,
+    /// Per module name, what it resolved to (the lock entry).
+    pub entries: BTreeMap<String, mod_wasm_oci::LockEntry>,
+    /// Modules downloaded now (the rest came from the cache).
+    pub downloaded: Vec<String>,
+    /// Whether `app.lock` was (re)written.
+    pub lock_written: bool,
+    /// The lock file's path.
+    pub lock_path: PathBuf,
+}
+
+/// The lock file of the manifest in `dir`.
+pub fn lock_path(dir: &Path) -> PathBuf {
+    dir.join(mod_wasm_oci::LOCK_FILE_NAME)
+}
+
+/// Resolves every OCI module of `m` (what `build` and `up` need); `app.lock` is used, and
+/// written when it changed and everything resolved.
+pub fn resolve_all(m: &Manifest, options: &OciOptions) -> Result<OciOutcome, Vec<Problem>> {
+    resolve_with(m, options, Update::Nothing)
+}
+
+/// [`resolve_all`] with `pull --update`'s choice of modules to re-resolve.
+pub fn resolve_with(
+    m: &Manifest,
     options: &OciOptions,
-) -> Result<ResolvedSource, Problem> {
-    let _ = options;
-    Err(Problem::error(
-        "oci::unsupported",
-        "OCI sources need `mod-wasm pull` support (not built yet)",
-        span,
-        format!("oci://{reference}"),
+    update: Update,
+) -> Result<OciOutcome, Vec<Problem>> {
+    let lock_path = lock_path(&options.manifest_dir);
+    // Problems about the lock file itself point at the top of the manifest.
+    let file_span = m
+        .app
+        .as_ref()
+        .map(|a| a.span)
+        .unwrap_or_else(|| SourceSpan::from(0..0));
+    let mut problems = Vec::new();
+    let mut requests = Vec::new();
+    let mut spans = BTreeMap::new();
+    for module in &m.modules {
+        let Some(ModuleSource::Oci(reference)) = &module.source else {
+            continue;
+        };
+        let name = module.name.value.clone();
+        spans.insert(name.clone(), module.source_span);
+        let text = format!("{}{reference}", mod_wasm_oci::SCHEME);
+        match OciReference::parse(&text) {
+            Ok(reference) => requests.push(ModuleRequest { name, reference }),
+            Err(e) => problems.push(to_problem(&e, module.source_span, &text)),
+        }
+    }
+    let lock = match LockFile::load(&lock_path) {
+        Ok(lock) => lock,
+        Err(e) => {
+            problems.push(to_problem(&e, file_span, "the lock file of this manifest"));
+            None
+        }
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut outcome = OciOutcome {
+        lock_path: lock_path.clone(),
+        ..OciOutcome::default()
+    };
+    if requests.is_empty() && lock.is_none() {
+        return Ok(outcome);
+    }
+    let cache = Cache::open_default().map_err(|e| vec![to_problem(&e, file_span, "cache")])?;
+    let client = OciClient::new(
+        cache,
+        RegistryOptions {
+            insecure: options.insecure.clone(),
+            docker_config: None,
+        },
     )
-    .with_help("use a local .wasm path (or a file: URL) for now"))
+    .map_err(|e| vec![to_problem(&e, file_span, "registry client")])?;
+    let resolve_options = ResolveOptions {
+        update,
+        offline: options.offline,
+        locked: options.locked,
+        ..ResolveOptions::default()
+    };
+    let bars = Bars::new(options.progress && std::io::stderr().is_terminal());
+    let on_event = |e: ProgressEvent<'_>| bars.event(e);
+    let result = client.resolve(&requests, lock.as_ref(), &resolve_options, &on_event);
+    bars.clear();
+    let resolution = result.map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|me| {
+                let span = spans.get(&me.module).copied().unwrap_or(file_span);
+                let label = match requests.iter().find(|r| r.name == me.module) {
+                    Some(r) => r.reference.to_string(),
+                    None => format!("module `{}` of app.lock", me.module),
+                };
+                to_problem(&me.error, span, &label)
+            })
+            .collect::<Vec<_>>()
+    })?;
+    if resolution.lock_changed {
+        resolution
+            .lock
+            .write(&lock_path)
+            .map_err(|e| vec![to_problem(&e, file_span, "app.lock")])?;
+        outcome.lock_written = true;
+    }
+    for m in resolution.modules {
+        // bundle.lock records the exact manifest: oci://REGISTRY/REPO@sha256:MANIFEST.
+        let pinned = OciReference::parse(&m.entry.reference)
+            .map(|r| r.with_digest(m.entry.manifest_digest.clone()).to_string())
+            .unwrap_or_else(|_| m.entry.reference.clone());
+        if m.downloaded {
+            outcome.downloaded.push(m.name.clone());
+        }
+        outcome.resolved.insert(
+            m.name.clone(),
+            ResolvedSource {
+                path: m.path,
+                sha256: m.entry.layer_digest.hex().to_string(),
+                pinned,
+            },
+        );
+        outcome.entries.insert(m.name, m.entry);
+    }
+    Ok(outcome)
+}
+
+/// A registry error as a manifest problem at `span` (the module's `source=`).
+pub fn to_problem(e: &mod_wasm_oci::Error, span: SourceSpan, label: &str) -> Problem {
+    Problem::error(e.code(), e.to_string(), span, label.to_string()).with_help_opt(e.hint())
+}
+
+/// One indicatif bar per download, under one `MultiProgress`.
+struct Bars {
+    multi: Option<MultiProgress>,
+    bars: Mutex<BTreeMap<String, ProgressBar>>,
+}
+
+impl Bars {
+    fn new(enabled: bool) -> Bars {
+        Bars {
+            multi: enabled.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            bars: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn event(&self, e: ProgressEvent<'_>) {
+        let Some(multi) = &self.multi else { return };
+        let mut bars = self.bars.lock().expect("progress bars lock");
+        match e {
+            ProgressEvent::Downloading { module, total } => {
+                let bar = multi.add(ProgressBar::new(total));
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                    )
+                    .expect("valid template")
+                    .progress_chars("=> "),
+                );
+                bar.set_prefix(module.to_string());
+                bars.insert(module.to_string(), bar);
+            }
+            ProgressEvent::Advanced { module, done, .. } => {
+                if let Some(bar) = bars.get(module) {
+                    bar.set_position(done);
+                }
+            }
+            ProgressEvent::Finished { module, .. } | ProgressEvent::Failed { module } => {
+                if let Some(bar) = bars.remove(module) {
+                    bar.finish_and_clear();
+                }
+            }
+            ProgressEvent::Resolving { .. } => {}
+        }
+    }
+
+    fn clear(&self) {
+        if let Some(multi) = &self.multi {
+            let _ = multi.clear();
+        }
+    }
 }
