@@ -1,0 +1,144 @@
+//! The broken-manifest corpus: every file in `tests/bad_manifests/` must produce exactly the
+//! errors listed for it in `tests/bad_manifests/expected.tsv` (code and line:column), and the
+//! CLI must report them with exit code 1, as text and as JSON.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use mod_wasm::manifest::problem::line_col;
+
+fn corpus_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bad_manifests"))
+}
+
+/// file -> set of "CODE LINE:COL".
+fn expected() -> BTreeMap<String, BTreeSet<String>> {
+    let text = std::fs::read_to_string(corpus_dir().join("expected.tsv")).unwrap();
+    let mut map: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 3, "bad expected.tsv line: {line:?}");
+        map.entry(fields[0].to_string())
+            .or_default()
+            .insert(format!("{} {}", fields[1], fields[2]));
+    }
+    map
+}
+
+fn corpus_files() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(corpus_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".kdl"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn corpus_is_large_enough_and_fully_specified() {
+    let files = corpus_files();
+    assert!(files.len() >= 25, "only {} broken manifests", files.len());
+    let expected = expected();
+    for file in &files {
+        assert!(
+            expected.contains_key(file),
+            "{file} has no line in expected.tsv"
+        );
+    }
+    for file in expected.keys() {
+        assert!(
+            files.contains(file),
+            "expected.tsv names {file}, which does not exist"
+        );
+    }
+}
+
+#[test]
+fn every_broken_manifest_reports_exactly_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_fixtures(dir.path());
+    let expected = expected();
+    let mut failures = Vec::new();
+    for file in corpus_files() {
+        let path = dir.path().join(&file);
+        std::fs::copy(corpus_dir().join(&file), &path).unwrap();
+        let checked = mod_wasm::manifest::load(&path).unwrap();
+        let actual: BTreeSet<String> = checked
+            .problems
+            .iter()
+            .filter(|p| p.is_error())
+            .map(|p| {
+                let (line, col) = line_col(&checked.manifest.text, p.span.offset());
+                format!("{} {line}:{col}", p.code)
+            })
+            .collect();
+        let want = expected.get(&file).cloned().unwrap_or_default();
+        if actual != want {
+            failures.push(format!("{file}: expected {want:?}, got {actual:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "mismatches:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn the_cli_reports_corpus_problems_as_json_and_text_with_exit_code_1() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_fixtures(dir.path());
+    let expected = expected();
+    for file in [
+        "13-route-to-unknown-module.kdl",
+        "39-several-problems-at-once.kdl",
+        "01-syntax-unclosed-string.kdl",
+    ] {
+        let path = dir.path().join(file);
+        std::fs::copy(corpus_dir().join(file), &path).unwrap();
+        let out = Command::new(common::bin())
+            .args(["check", "--json"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["ok"], false);
+        let got: BTreeSet<String> = json["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["level"] == "error")
+            .map(|p| {
+                format!(
+                    "{} {}:{}",
+                    p["code"].as_str().unwrap(),
+                    p["line"],
+                    p["column"]
+                )
+            })
+            .collect();
+        assert_eq!(&got, expected.get(file).unwrap(), "{file}");
+
+        let out = Command::new(common::bin())
+            .arg("check")
+            .arg(&path)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let text = String::from_utf8_lossy(&out.stderr);
+        for want in expected.get(file).unwrap() {
+            let (code, at) = want.split_once(' ').unwrap();
+            assert!(text.contains(code), "{file}: {code} missing from:\n{text}");
+            assert!(
+                text.contains(&format!("{file}:{at}")),
+                "{file}: location {at} missing from:\n{text}"
+            );
+        }
+        assert!(!text.contains('\u{1b}'), "NO_COLOR output has escape codes");
+    }
+}

@@ -1,0 +1,44 @@
+//! Shared helpers of the CLI's integration tests: fixture folders with real Wasm modules.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// A WASI command that writes a CGI hello response (the same module `mod-wasm init` writes).
+pub fn hello_wasm() -> Vec<u8> {
+    wat::parse_str(mod_wasm::commands::init::hello_wat()).expect("starter assembles")
+}
+
+/// A second, different valid module.
+pub fn other_wasm() -> Vec<u8> {
+    wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "_start")))"#).unwrap()
+}
+
+/// Writes the fixtures the broken-manifest corpus refers to into `dir`: `ok.wasm`,
+/// `notwasm.wasm` (text), `hello.wat`, and a `data/` folder.
+pub fn write_fixtures(dir: &Path) {
+    std::fs::write(dir.join("ok.wasm"), hello_wasm()).unwrap();
+    std::fs::write(dir.join("notwasm.wasm"), "just text\n").unwrap();
+    std::fs::write(dir.join("hello.wat"), mod_wasm::commands::init::hello_wat()).unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+}
+
+/// The repository root (the workspace).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The built `mod-wasm` binary.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mod-wasm"))
+}
+
+/// A file standing in for `mod_wasm.so` (the build only writes its path into wasm.conf).
+pub fn fake_mod_wasm_so(dir: &Path) -> PathBuf {
+    let path = dir.join("mod_wasm.so");
+    std::fs::write(&path, b"not loaded by these tests").unwrap();
+    path
+}
