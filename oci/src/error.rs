@@ -219,8 +219,11 @@ impl Error {
                 "write oci://REGISTRY/REPOSITORY:TAG or oci://REGISTRY/REPOSITORY@sha256:DIGEST"
                     .to_string()
             }
+            Error::Unreachable { registry, .. } if crate::reference::is_loopback(registry) => {
+                "is the registry running? `--offline` builds from the cache".to_string()
+            }
             Error::Unreachable { registry, .. } => format!(
-                "is the registry running? Use --offline to build from the cache; a registry served over plain HTTP needs --insecure {registry} unless it is on loopback"
+                "is the registry running? `--offline` builds from the cache; a registry served over plain HTTP needs --insecure {registry}"
             ),
             Error::Unauthorized { registry, status, .. } => {
                 if *status == 403 {
@@ -249,6 +252,30 @@ impl Error {
             }
             _ => return None,
         })
+    }
+
+    /// A few words for a label on the source of the failing reference.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Error::InvalidReference { .. } => "not an OCI reference",
+            Error::Unreachable { .. } => "registry unreachable",
+            Error::Unauthorized { .. } => "access refused",
+            Error::NotFound { .. } => "not found on the registry",
+            Error::DigestMismatch { .. } | Error::SizeMismatch { .. } => {
+                "content does not match its digest"
+            }
+            Error::UnexpectedMediaType { .. } => "not a Wasm artifact",
+            Error::NoWasmLayer { .. } => "no Wasm layer",
+            Error::TooManyWasmLayers { .. } => "several Wasm layers",
+            Error::NoWasmPlatform { .. } => "no wasi/wasm entry in the index",
+            Error::NotCached { .. } => "not in the cache",
+            Error::LockWouldChange { .. } => "app.lock would change",
+            Error::Lock { .. } => "lock file problem",
+            Error::Credentials { .. } => "credentials problem",
+            Error::NotWasm { .. } => "not WebAssembly",
+            Error::Registry { .. } => "registry error",
+            Error::Io { .. } => "file error",
+        }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -171,8 +171,14 @@ pub fn resolve_with(
 }
 
 /// A registry error as a manifest problem at `span` (the module's `source=`).
-pub fn to_problem(e: &mod_wasm_oci::Error, span: SourceSpan, label: &str) -> Problem {
-    Problem::error(e.code(), e.to_string(), span, label.to_string()).with_help_opt(e.hint())
+/// `what` names the thing that failed when it is not the module's source (the lock, the cache).
+pub fn to_problem(e: &mod_wasm_oci::Error, span: SourceSpan, what: &str) -> Problem {
+    let label = if what.starts_with(mod_wasm_oci::SCHEME) {
+        e.label().to_string()
+    } else {
+        format!("{what}: {}", e.label())
+    };
+    Problem::error(e.code(), e.to_string(), span, label).with_help_opt(e.hint())
 }
 
 /// One indicatif bar per download, under one `MultiProgress`.
