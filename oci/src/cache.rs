@@ -194,6 +194,9 @@ impl BlobWriter {
             });
         }
         let tmp_path = self.tmp.path().to_path_buf();
+        // Temporary files are created 0600; cached modules are shared (e.g. copied into a
+        // bundle that Apache's unprivileged children read).
+        set_readable(&self.tmp, &tmp_path)?;
         self.tmp
             .as_file()
             .sync_all()
@@ -205,6 +208,14 @@ impl BlobWriter {
             .map_err(|e| Error::io(&self.path, e.error))?;
         Ok(self.path)
     }
+}
+
+/// Makes a temporary file `rw-r--r--` before it is renamed into place.
+pub(crate) fn set_readable(tmp: &NamedTempFile, path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]
@@ -219,6 +230,11 @@ mod tests {
         assert!(cache.get(&d).unwrap().is_none());
         let p = cache.insert(&d, b"wasm", "test blob").unwrap();
         assert_eq!(p, cache.blob_path(&d));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
         assert_eq!(cache.get(&d).unwrap(), Some(p.clone()));
         assert_eq!(cache.read(&d).unwrap().unwrap(), b"wasm");
 

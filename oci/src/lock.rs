@@ -118,6 +118,7 @@ impl LockFile {
             .map_err(|e| Error::io(&dir, e))?;
         std::io::Write::write_all(&mut tmp, self.to_text().as_bytes())
             .map_err(|e| Error::io(tmp.path().to_path_buf(), e))?;
+        crate::cache::set_readable(&tmp, path)?;
         tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
         Ok(())
     }
@@ -176,6 +177,11 @@ mod tests {
         lock.write(&path).unwrap();
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# app.lock"));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
         assert!(text.find("alpha").unwrap() < text.find("zeta").unwrap());
         assert!(text.contains("manifest-digest = \"sha256:"), "{text}");
         let back = LockFile::load(&path).unwrap().unwrap();
