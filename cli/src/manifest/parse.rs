@@ -16,7 +16,7 @@ use super::schema::{
 };
 use super::suggest::did_you_mean;
 use super::{EngineBlock, Manifest, ModuleDecl, RouteDecl, RouteSettings, ServerBlock, Spanned};
-use crate::sources::ModuleSource;
+use crate::sources::{ModuleSource, join_clean};
 
 /// Parses `text`; returns the (possibly partial) model and the problems found.
 pub fn parse(path: &Path, dir: &Path, text: Arc<String>) -> (Manifest, Vec<Problem>) {
@@ -239,7 +239,7 @@ impl<'a> Parser<'a> {
             }
             "cache-dir" => {
                 if r.expect_args(1, "cache-dir \"/var/cache/mod-wasm\"") {
-                    engine.cache_dir = r.string_arg(0, "folder").map(|d| dir.join(d.value));
+                    engine.cache_dir = r.string_arg(0, "folder").map(|d| join_clean(&dir, d.value));
                 }
             }
             _ => unreachable!("checked against ENGINE_NODES"),
@@ -380,7 +380,7 @@ impl<'a> Parser<'a> {
             "dir" => {
                 if r.expect_args(1, "dir \"/HOST/DIR\"") {
                     if let Some(d) = r.string_arg(0, "folder") {
-                        let host = dir.join(&d.value);
+                        let host = join_clean(&dir, &d.value);
                         s.dirs.push(host.display().to_string());
                         host_dirs.push(Spanned::new(host, d.span));
                     }
@@ -391,7 +391,7 @@ impl<'a> Parser<'a> {
                     let guest = r.string_arg(0, "guest path");
                     let host = r.string_arg(1, "host folder");
                     if let (Some(guest), Some(h)) = (guest, host) {
-                        let abs = dir.join(&h.value);
+                        let abs = join_clean(&dir, &h.value);
                         s.map_dirs.push((guest.value, abs.display().to_string()));
                         host_dirs.push(Spanned::new(abs, h.span));
                     }

@@ -171,6 +171,18 @@ impl<'a> NodeReader<'a> {
         let span = self.value_span(entry);
         match entry.value() {
             KdlValue::String(s) => {
+                if s.is_empty() {
+                    self.push(
+                        Problem::error(
+                            "manifest::empty-value",
+                            "empty values cannot be used",
+                            span,
+                            "empty",
+                        )
+                        .with_help("httpd.conf has no way to pass an empty directive argument"),
+                    );
+                    return None;
+                }
                 if let Some(reason) = config_unsafe(s) {
                     self.push(Problem::error(
                         "manifest::unsafe-value",

@@ -72,7 +72,7 @@ impl ModuleSource {
                 return Err(SourceError::UnsupportedScheme(scheme.to_string()));
             }
         }
-        Ok(ModuleSource::Path(base.join(text)))
+        Ok(ModuleSource::Path(join_clean(base, text)))
     }
 
     /// `file` or `oci`, for messages and the lock.
@@ -98,7 +98,26 @@ fn parse_file_url(rest: &str, whole: &str, base: &Path) -> Result<PathBuf, Sourc
     if path.is_empty() {
         return Err(SourceError::BadFileUrl(whole.to_string()));
     }
-    Ok(base.join(path))
+    Ok(join_clean(base, path))
+}
+
+/// `base` joined with `path` (kept as is when absolute), with `.` and `..` resolved lexically,
+/// so paths in the bundle and lock read `/repo/build/x.wasm`, not `/repo/samples/a/../../build/x.wasm`.
+pub fn join_clean(base: &Path, path: impl AsRef<Path>) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in base.join(path).components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -171,6 +190,20 @@ mod tests {
             ModuleSource::parse(&pinned, base),
             Ok(ModuleSource::Oci(_))
         ));
+    }
+
+    #[test]
+    fn joins_and_cleans_paths() {
+        let base = Path::new("/repo/samples/echo");
+        assert_eq!(
+            join_clean(base, "../../build/a.wasm"),
+            PathBuf::from("/repo/build/a.wasm")
+        );
+        assert_eq!(
+            join_clean(base, "./data/."),
+            PathBuf::from("/repo/samples/echo/data")
+        );
+        assert_eq!(join_clean(base, "/tmp"), PathBuf::from("/tmp"));
     }
 
     #[test]
