@@ -1,7 +1,7 @@
 //! Where a module's bytes come from: a local file (plain path or `file:` URL) or an OCI
 //! registry (`oci://REGISTRY/REPO:TAG` or `…@sha256:DIGEST`).
 //!
-//! Local files are resolved here; OCI references are handed to [`oci::resolve`], the one seam
+//! Local files are resolved here; OCI references are handed to [`oci::resolve_all`], the one seam
 //! between the manifest/build code and registry support.
 
 pub mod local;
@@ -63,15 +63,14 @@ impl ModuleSource {
         if let Some(rest) = text.strip_prefix("file:") {
             return parse_file_url(rest, text, base).map(ModuleSource::Path);
         }
-        if let Some((scheme, _)) = text.split_once("://") {
-            if !scheme.is_empty()
+        if let Some((scheme, _)) = text.split_once("://")
+            && !scheme.is_empty()
                 && scheme
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
             {
                 return Err(SourceError::UnsupportedScheme(scheme.to_string()));
             }
-        }
         Ok(ModuleSource::Path(join_clean(base, text)))
     }
 
