@@ -86,7 +86,7 @@ fn locate(output: &str) -> Option<(usize, String)> {
     let rest = &output[at + " on line ".len()..];
     let (line, rest) = rest.split_once(" of ")?;
     let line: usize = line.trim().parse().ok()?;
-    let file = rest.split(|c: char| c == ':' || c == '\n').next()?.trim();
+    let file = rest.split([':', '\n']).next()?.trim();
     Some((line, file.to_string()))
 }
 

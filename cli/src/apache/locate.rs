@@ -30,10 +30,10 @@ pub fn mod_wasm_so(flag: Option<&Path>) -> Result<PathBuf, NotFound> {
         Some(path) => vec![path],
         None => {
             let mut c = Vec::new();
-            if let Ok(exe) = std::env::current_exe() {
-                if let Some(dir) = exe.parent() {
-                    c.push(dir.join("../../build/mod_wasm.so"));
-                }
+            if let Ok(exe) = std::env::current_exe()
+                && let Some(dir) = exe.parent()
+            {
+                c.push(dir.join("../../build/mod_wasm.so"));
             }
             c.push(Path::new(APACHE_MODULES).join("mod_wasm.so"));
             c

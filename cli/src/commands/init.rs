@@ -101,18 +101,17 @@ pub fn run(args: &InitArgs, out: &Output) -> Result<(), CliError> {
     let manifest = dir.join("app.kdl");
     let wat_path = dir.join("hello.wat");
     let wasm_path = dir.join("hello.wasm");
-    if !args.force {
-        if let Some(existing) = [&manifest, &wat_path, &wasm_path]
+    if !args.force
+        && let Some(existing) = [&manifest, &wat_path, &wasm_path]
             .into_iter()
             .find(|p| p.exists())
-        {
-            return Err(CliError::user(miette::miette!(
-                code = "init::exists",
-                help = "pass --force to overwrite, or choose another folder: mod-wasm init myapp",
-                "`{}` already exists",
-                existing.display()
-            )));
-        }
+    {
+        return Err(CliError::user(miette::miette!(
+            code = "init::exists",
+            help = "pass --force to overwrite, or choose another folder: mod-wasm init myapp",
+            "`{}` already exists",
+            existing.display()
+        )));
     }
     let wat_text = hello_wat();
     let wasm = wat::parse_str(&wat_text).map_err(|e| {

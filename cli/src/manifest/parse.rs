@@ -203,26 +203,26 @@ impl<'a> Parser<'a> {
         let mut r = self.reader(node);
         match name {
             "opt-level" => {
-                if r.expect_args(1, "opt-level \"speed\"") {
-                    if let Some(level) = r.string_arg(0, "level") {
-                        match level.value.parse::<OptLevel>() {
-                            Ok(l) => engine.opt_level = Some(l),
-                            Err(_) => {
-                                let hint = did_you_mean(
-                                    &level.value,
-                                    &["none", "speed", "speed-and-size"],
+                if r.expect_args(1, "opt-level \"speed\"")
+                    && let Some(level) = r.string_arg(0, "level")
+                {
+                    match level.value.parse::<OptLevel>() {
+                        Ok(l) => engine.opt_level = Some(l),
+                        Err(_) => {
+                            let hint =
+                                did_you_mean(&level.value, &["none", "speed", "speed-and-size"])
+                                    .unwrap_or_else(|| {
+                                        "one of: none, speed, speed-and-size".into()
+                                    });
+                            r.push(
+                                Problem::error(
+                                    "manifest::opt-level",
+                                    format!("unknown opt-level `{}`", level.value),
+                                    level.span,
+                                    "not an opt-level",
                                 )
-                                .unwrap_or_else(|| "one of: none, speed, speed-and-size".into());
-                                r.push(
-                                    Problem::error(
-                                        "manifest::opt-level",
-                                        format!("unknown opt-level `{}`", level.value),
-                                        level.span,
-                                        "not an opt-level",
-                                    )
-                                    .with_help(hint),
-                                );
-                            }
+                                .with_help(hint),
+                            );
                         }
                     }
                 }
@@ -344,10 +344,10 @@ impl<'a> Parser<'a> {
         let mut r = self.reader(node);
         match name {
             "arg" => {
-                if r.expect_args(1, "arg \"VALUE\"") {
-                    if let Some(a) = r.string_arg(0, "argument") {
-                        s.args.push(a.value);
-                    }
+                if r.expect_args(1, "arg \"VALUE\"")
+                    && let Some(a) = r.string_arg(0, "argument")
+                {
+                    s.args.push(a.value);
                 }
             }
             "env" => {
@@ -378,12 +378,12 @@ impl<'a> Parser<'a> {
                 }
             }
             "dir" => {
-                if r.expect_args(1, "dir \"/HOST/DIR\"") {
-                    if let Some(d) = r.string_arg(0, "folder") {
-                        let host = join_clean(&dir, &d.value);
-                        s.dirs.push(host.display().to_string());
-                        host_dirs.push(Spanned::new(host, d.span));
-                    }
+                if r.expect_args(1, "dir \"/HOST/DIR\"")
+                    && let Some(d) = r.string_arg(0, "folder")
+                {
+                    let host = join_clean(&dir, &d.value);
+                    s.dirs.push(host.display().to_string());
+                    host_dirs.push(Spanned::new(host, d.span));
                 }
             }
             "map-dir" => {
@@ -408,55 +408,55 @@ impl<'a> Parser<'a> {
                 }
             }
             "entry-point" => {
-                if r.expect_args(1, "entry-point \"_start\"") {
-                    if let Some(e) = r.string_arg(0, "function name") {
-                        if e.value.is_empty() {
-                            r.push(Problem::error(
-                                "manifest::empty-value",
-                                "the entry point is empty",
-                                e.span,
-                                "empty",
-                            ));
-                        } else {
-                            s.entry_point = Some(e.value);
-                        }
+                if r.expect_args(1, "entry-point \"_start\"")
+                    && let Some(e) = r.string_arg(0, "function name")
+                {
+                    if e.value.is_empty() {
+                        r.push(Problem::error(
+                            "manifest::empty-value",
+                            "the entry point is empty",
+                            e.span,
+                            "empty",
+                        ));
+                    } else {
+                        s.entry_point = Some(e.value);
                     }
                 }
             }
             "timeout" => {
-                if r.expect_args(1, "timeout \"5s\"") {
-                    if let Some(t) = r.text_or_int_arg(0, "duration") {
-                        match parse_duration(&t.value) {
-                            Ok(_) => s.timeout = Some(t.value),
-                            Err(why) => r.push(
-                                Problem::error(
-                                    "manifest::duration",
-                                    format!("bad duration: {why}"),
-                                    t.span,
-                                    "not a duration",
-                                )
-                                .with_help("durations are written 500ms, 5s, 2m or 1h"),
-                            ),
-                        }
+                if r.expect_args(1, "timeout \"5s\"")
+                    && let Some(t) = r.text_or_int_arg(0, "duration")
+                {
+                    match parse_duration(&t.value) {
+                        Ok(_) => s.timeout = Some(t.value),
+                        Err(why) => r.push(
+                            Problem::error(
+                                "manifest::duration",
+                                format!("bad duration: {why}"),
+                                t.span,
+                                "not a duration",
+                            )
+                            .with_help("durations are written 500ms, 5s, 2m or 1h"),
+                        ),
                     }
                 }
             }
             "memory-limit" | "output-limit" => {
-                if r.expect_args(1, &format!("{name} \"128M\"")) {
-                    if let Some(v) = r.text_or_int_arg(0, "size") {
-                        match parse_size(&v.value) {
-                            Ok(_) if name == "memory-limit" => s.memory_limit = Some(v.value),
-                            Ok(_) => s.output_limit = Some(v.value),
-                            Err(why) => r.push(
-                                Problem::error(
-                                    "manifest::size",
-                                    format!("bad size: {why}"),
-                                    v.span,
-                                    "not a size",
-                                )
-                                .with_help("sizes are written 4096, 512k, 64M or 1G"),
-                            ),
-                        }
+                if r.expect_args(1, &format!("{name} \"128M\""))
+                    && let Some(v) = r.text_or_int_arg(0, "size")
+                {
+                    match parse_size(&v.value) {
+                        Ok(_) if name == "memory-limit" => s.memory_limit = Some(v.value),
+                        Ok(_) => s.output_limit = Some(v.value),
+                        Err(why) => r.push(
+                            Problem::error(
+                                "manifest::size",
+                                format!("bad size: {why}"),
+                                v.span,
+                                "not a size",
+                            )
+                            .with_help("sizes are written 4096, 512k, 64M or 1G"),
+                        ),
                     }
                 }
             }

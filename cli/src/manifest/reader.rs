@@ -284,43 +284,41 @@ impl<'a> NodeReader<'a> {
     pub fn finish(self, allowed: &[&str], children: bool) {
         let name = self.name();
         for entry in self.node.entries() {
-            if let Some(key) = entry.name() {
-                if !allowed.contains(&key.value()) {
-                    let hint = did_you_mean(key.value(), allowed).or_else(|| {
-                        Some(if allowed.is_empty() {
-                            format!("`{name}` takes no properties")
-                        } else {
-                            format!(
-                                "`{name}` accepts: {}",
-                                allowed
-                                    .iter()
-                                    .map(|a| format!("{a}="))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )
-                        })
-                    });
-                    self.problems.push(
-                        Problem::error(
-                            "manifest::unknown-property",
-                            format!("`{name}` has no property `{}`", key.value()),
-                            key.span(),
-                            "unknown property",
+            if let Some(key) = entry.name()
+                && !allowed.contains(&key.value())
+            {
+                let hint = did_you_mean(key.value(), allowed).or_else(|| {
+                    Some(if allowed.is_empty() {
+                        format!("`{name}` takes no properties")
+                    } else {
+                        format!(
+                            "`{name}` accepts: {}",
+                            allowed
+                                .iter()
+                                .map(|a| format!("{a}="))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )
-                        .with_help_opt(hint),
-                    );
-                }
+                    })
+                });
+                self.problems.push(
+                    Problem::error(
+                        "manifest::unknown-property",
+                        format!("`{name}` has no property `{}`", key.value()),
+                        key.span(),
+                        "unknown property",
+                    )
+                    .with_help_opt(hint),
+                );
             }
         }
-        if !children {
-            if let Some(block) = self.node.children() {
-                self.problems.push(Problem::error(
-                    "manifest::unexpected-children",
-                    format!("`{name}` takes no `{{ }}` block"),
-                    block.span(),
-                    "unexpected block",
-                ));
-            }
+        if !children && let Some(block) = self.node.children() {
+            self.problems.push(Problem::error(
+                "manifest::unexpected-children",
+                format!("`{name}` takes no `{{ }}` block"),
+                block.span(),
+                "unexpected block",
+            ));
         }
     }
 }

@@ -65,12 +65,12 @@ impl ModuleSource {
         }
         if let Some((scheme, _)) = text.split_once("://")
             && !scheme.is_empty()
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-            {
-                return Err(SourceError::UnsupportedScheme(scheme.to_string()));
-            }
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
+            return Err(SourceError::UnsupportedScheme(scheme.to_string()));
+        }
         Ok(ModuleSource::Path(join_clean(base, text)))
     }
 
