@@ -352,3 +352,30 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transport(insecure: &[&str]) -> Transport {
+        Transport::new(RegistryOptions {
+            insecure: insecure.iter().map(|s| s.to_string()).collect(),
+            docker_config: None,
+        })
+    }
+
+    // The policy is decided before any connection is made, so it is tested here without sending
+    // traffic anywhere but loopback (the workplace allows no other target).
+    #[test]
+    fn plain_http_only_for_loopback_and_listed_registries() {
+        let t = transport(&["registry.internal:5000"]);
+        assert!(t.is_plain_http("127.0.0.1:5000"));
+        assert!(t.is_plain_http("localhost:5000"));
+        assert!(t.is_plain_http("[::1]:5000"));
+        assert!(t.is_plain_http("registry.internal:5000"));
+        assert!(!t.is_plain_http("registry.internal:5001"));
+        assert!(!t.is_plain_http("registry.example.com"));
+        assert!(!t.is_plain_http("10.0.0.5:5000"));
+        assert!(!transport(&[]).is_plain_http("registry.internal:5000"));
+    }
+}
