@@ -5,10 +5,13 @@ so a failure elsewhere in the suite points at mod_wasm, not at the harness.
 """
 
 import os
+import signal
+import subprocess
+import time
 
 import pytest
 
-from harness import Apache, assert_no_crash, request
+from harness import Apache, assert_no_crash, crash_lines
 
 pytestmark = pytest.mark.mpms("event", "worker", "prefork")
 
@@ -47,3 +50,20 @@ def test_crash_detector_sees_signal_lines():
     with pytest.raises(AssertionError):
         assert_no_crash(log)
     assert_no_crash("[core:notice] AH00094: Command line: 'apache2'\n")
+
+
+@pytest.mark.mpms("event", "prefork")
+def test_crash_detector_sees_a_real_dead_child(mpm):
+    """A child killed by SIGSEGV shows up in a real error log, and the detector catches it."""
+    with Apache(mpm=mpm, load_mod_wasm=False) as a:
+        assert a.get("/").status in (200, 403, 404)
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(a.pid)], capture_output=True, text=True).stdout
+        children = [int(p) for p in out.split()]
+        assert children, "Apache has no children"
+        os.kill(children[0], signal.SIGSEGV)
+        deadline = time.monotonic() + 15
+        while not crash_lines(a.error_log()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert crash_lines(a.error_log()), a.error_log()[-2000:]
+        with pytest.raises(AssertionError):
+            assert_no_crash(a)
