@@ -9,6 +9,9 @@ Everything here is stdlib only, so other test files (the CLI's, the hostile suit
 waits for its port, and offers graceful/restart/configtest/stop plus the error log's text.
 `request()` speaks HTTP/1.1 through `http.client`, never follows redirects, and returns every header
 as a (name, value) pair, so repeated headers such as two `Set-Cookie` stay visible.
+
+Environment: MOD_WASM_PROFILE (cargo profile, default debug), APACHE_BIN, APACHE_MODULES, and
+MOD_WASM_KEEP_TMP=1 to keep every temporary ServerRoot (config, error log) for inspection.
 """
 
 from __future__ import annotations
