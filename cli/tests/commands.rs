@@ -116,6 +116,17 @@ fn init_writes_a_starter_that_checks_and_builds() {
 #[test]
 fn every_sample_manifest_passes_check() {
     let samples = common::repo_root().join("samples");
+    // The Python sample's interpreter is fetched (and sha256-verified) by a script, not by make.
+    let fetch = samples.join("fetch-python.sh");
+    if samples.join("python/app.kdl").is_file() {
+        let out = Command::new(&fetch).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{} failed; samples/python/app.kdl needs its interpreter:\n{}",
+            fetch.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let mut checked = 0;
     for entry in std::fs::read_dir(&samples).unwrap() {
         let manifest = entry.unwrap().path().join("app.kdl");

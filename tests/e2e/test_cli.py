@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -196,6 +197,23 @@ def test_quoted_values_reach_the_module_byte_for_byte(apache_factory, cli, tmp_p
     echo = parse_echo(r.body)
     assert echo["argv"][1:] == ['with "quotes" and \\ backslash', "  spaces  "]
     assert echo["env"]["ODD"] == "a \"b\" \\c 'd'"
+
+
+def test_python_sample_builds_pinned_and_serves(apache_factory, cli, tmp_path):
+    """samples/python/app.kdl: the sha256-pinned WASI CPython, precompiled by the CLI, runs prettyfy."""
+    fetch = subprocess.run([str(SAMPLES / "fetch-python.sh")], capture_output=True, text=True, timeout=600)
+    assert fetch.returncode == 0, f"samples/fetch-python.sh failed:\n{fetch.stdout}{fetch.stderr}"
+    os.chmod(tmp_path, 0o755)
+    report = build(SAMPLES / "python" / "app.kdl", tmp_path / "bundle")
+    assert report["modules"][0]["sha256"] == "658cb6add2bbf8dfe84d67fb85430956d5a8b2b1d694d33432d654cdf048f813"
+    apache = apache_factory(mpm="event", extra_conf=include(tmp_path / "bundle"), start_timeout=120.0)
+    # The port opens before post_config has loaded the module: wait for the load line.
+    apache.wait_for_log(re.escape(f"precompiled {tmp_path}/bundle/modules/python.cwasm"), timeout=120)
+    r = apache.post("/prettyfy?indent=4&sort=1", b'{"b":[1,2],"a":null}', headers={"Content-Type": "application/json"},
+                    timeout=120)
+    assert r.status == 200, r
+    assert json.loads(r.body) == {"a": None, "b": [1, 2]}
+    assert r.text.startswith('{\n    "a": null'), r.text
 
 
 # ------------------------------------------------------------------------------------------------
