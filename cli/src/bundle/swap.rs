@@ -25,6 +25,7 @@ impl Staging {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "bundle".into());
+        remove_abandoned(parent, &name);
         let path = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         if path.exists() {
             std::fs::remove_dir_all(&path)?;
@@ -66,6 +67,24 @@ impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Removes `.NAME.tmp-PID` folders left by builds that were killed (their PID is gone).
+fn remove_abandoned(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let pid = pid.strip_suffix(".old").unwrap_or(pid);
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -116,5 +135,12 @@ mod tests {
         assert!(!target.join("old").exists());
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "no staging folder left behind");
+
+        // A killed build's staging folder (its process is gone) is cleaned up by the next one.
+        let stale = dir.path().join(".bundle.tmp-4000000000");
+        std::fs::create_dir(&stale).unwrap();
+        let staging = Staging::new(&target).unwrap();
+        assert!(!stale.exists());
+        drop(staging);
     }
 }
