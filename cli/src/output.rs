@@ -85,7 +85,7 @@ impl Output {
         }
         let bar = ProgressBar::new(len);
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {msg}")
+            ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
