@@ -85,9 +85,11 @@ impl Output {
         }
         let bar = ProgressBar::new(len);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{spinner} {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         bar.set_prefix(what.to_string());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
