@@ -89,7 +89,15 @@ pub fn run(args: &UpArgs, out: &Output) -> Result<(), CliError> {
     std::fs::write(&conf, conf_text).map_err(internal)?;
 
     let apache = locate::apache_bin();
-    check::config_test(&apache, &conf).map_err(|r| CliError::User(Some(r)))?;
+    if let Err(report) = check::config_test(&apache, &conf) {
+        // Keep the generated configuration for inspection: the diagnostic points into it.
+        let kept = server_root.keep();
+        out.status(format!(
+            "The generated configuration is kept in {}",
+            kept.display()
+        ));
+        return Err(CliError::User(Some(report)));
+    }
 
     let url_host = if listen.contains(':') {
         listen.clone()
