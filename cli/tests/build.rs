@@ -210,3 +210,33 @@ fn a_missing_mod_wasm_so_is_a_user_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot find mod_wasm.so"));
 }
+
+#[test]
+fn an_unwritable_out_folder_is_a_user_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("a.wasm"), common::hello_wasm()).unwrap();
+    std::fs::write(
+        root.join("app.kdl"),
+        "app \"x\"\nmodule \"a\" source=\"a.wasm\"\nroute \"/a\" module=\"a\"\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("file"), "a file, not a folder").unwrap();
+    let so = common::fake_mod_wasm_so(root);
+    let out = Command::new(common::bin())
+        .args(["build", "--json", "--mod-wasm-so"])
+        .arg(&so)
+        .arg("--out")
+        .arg(root.join("file/bundle"))
+        .arg(root.join("app.kdl"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["error"]["code"], "build::write");
+}

@@ -86,6 +86,12 @@ pub fn build_target(
                 "{e}"
             )))
         }
+        // Writing the bundle failed: a folder the user chose that cannot be written (exit 1).
+        Err(e @ BuildError::Io { .. }) => Err(CliError::user(miette::miette!(
+            code = "build::write",
+            help = "choose a writable folder with --out DIR",
+            "{e}"
+        ))),
         Err(e) => Err(CliError::internal(miette::miette!(
             code = "build::internal",
             "{e}"
