@@ -646,7 +646,7 @@ def test_parallel_streams(srv):
 def test_duplex_streaming(srv):
     """The module's output reaches the client while the request body is still being sent."""
     block = 96 * 1024
-    s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=15)
     data = bytearray()
 
     def body() -> bytes:
