@@ -7,7 +7,7 @@
 - A second build with nothing changed compiles nothing (the reported counts).
 - `wasm.conf` on its own loads mod_wasm through its guarded `LoadModule`.
 - Quoting: arguments with quotes, backslashes and spaces reach the module byte for byte.
-- `mod-wasm up` serves on its port, stops cleanly on SIGINT, and a configuration Apache refuses is a
+- `mod-wasm up` serves on its port, stops cleanly on SIGINT (Ctrl-C) and SIGTERM, and a configuration Apache refuses is a
   located diagnostic with exit code 1.
 """
 
@@ -248,7 +248,8 @@ def port_closed(port: int) -> bool:
         return True
 
 
-def test_up_serves_and_stops_on_sigint(cli, tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_up_serves_and_stops_on_signal(cli, tmp_path, stop_signal):
     port = free_port()
     proc = subprocess.Popen(
         [str(CLI), "up", str(SAMPLES / "hello" / "app.kdl"), "--listen", f"127.0.0.1:{port}",
@@ -265,7 +266,7 @@ def test_up_serves_and_stops_on_sigint(cli, tmp_path):
         assert r.status == 200 and r.text == HELLO, r
         r = request(port, "GET", "/nothing-here")
         assert r.status == 404, r
-        os.kill(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, stop_signal)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
