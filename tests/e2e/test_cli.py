@@ -199,6 +199,18 @@ def test_quoted_values_reach_the_module_byte_for_byte(apache_factory, cli, tmp_p
     assert echo["env"]["ODD"] == "a \"b\" \\c 'd'"
 
 
+def test_init_starter_serves(apache_factory, cli, tmp_path):
+    """`mod-wasm init` writes a starter that works as is: its WAT-built module answers over CGI."""
+    os.chmod(tmp_path, 0o755)
+    mod_wasm("init", tmp_path / "starter")
+    build(tmp_path / "starter" / "app.kdl", tmp_path / "starter" / "bundle")
+    apache = apache_factory(mpm="event", extra_conf=include(tmp_path / "starter" / "bundle"))
+    r = apache.get("/hello")
+    assert r.status == 200, r
+    assert r.text == "Hello from WebAssembly!\n"
+    assert r.header("Content-Type").startswith("text/plain"), r
+
+
 def test_python_sample_builds_pinned_and_serves(apache_factory, cli, tmp_path):
     """samples/python/app.kdl: the sha256-pinned WASI CPython, precompiled by the CLI, runs prettyfy."""
     fetch = subprocess.run([str(SAMPLES / "fetch-python.sh")], capture_output=True, text=True, timeout=600)
