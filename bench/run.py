@@ -1,0 +1,411 @@
+#!/usr/bin/env python3
+"""The benchmark: one command that builds release artefacts, serves everything from one Apache and
+measures it side by side, then writes bench/RESULTS.md.
+
+    python3 bench/run.py                 # build + measure + write bench/RESULTS.md
+    python3 bench/run.py --no-build      # reuse build/bench/ (after a first full run)
+    python3 bench/run.py --duration 10 --reps 5 --out /tmp/results.md
+
+Build (into build/bench/, never touching build/mod_wasm.so): `cargo build --workspace --release`,
+mod_wasm.so by apxs linked with an rpath to target/release, hello.wasm and cgi_echo.wasm by clang
+(wasm32-wasi), the same samples/c/hello.c compiled natively as a CGI program (bench/native_cgi_main.c
+adds the header line), and the WASI CPython through samples/fetch-python.sh.
+
+Throughput (one Apache, event MPM, loopback port, `wrk -t2 -c16 -dNs --latency` per endpoint after a
+1 s warm-up): a static file, /hello (Wasm, CGI off), /echo (Wasm cgi_echo, CGI on), /cgi-bin/hello
+(native CGI via mod_cgid), /prettyfy (samples/python/python.conf). Python also at 1 connection
+(sequential p50) and 8 connections (throughput ratio).
+
+Start-up to the first Python response (median of --reps): cold (empty WasmCacheDir), warm (same cache,
+fresh Apache), graceful restart (SIGUSR1 until the log says Apache resumed and /prettyfy answers), and
+`apache2 -t` on the same config. Targets (issue 3) are printed beside every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+
+from harness import APACHE_BIN, Apache, request  # noqa: E402
+
+OUT = REPO / "build" / "bench"
+RELEASE = REPO / "target" / "release"
+PY_ROUTE = "/prettyfy"
+HELLO_TEXT = b"Hello, World! (from a WASI module served by Apache)\n"
+
+
+def log(msg: str) -> None:
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    log("$ " + " ".join(str(c) for c in cmd))
+    return subprocess.run([str(c) for c in cmd], check=True, **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Build
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Artefacts:
+    mod_wasm: Path
+    hello: Path
+    cgi_echo: Path
+    native_cgi_dir: Path
+    python: Path
+
+
+def artefacts() -> Artefacts:
+    return Artefacts(
+        mod_wasm=OUT / "mod_wasm.so",
+        hello=OUT / "wasm" / "hello.wasm",
+        cgi_echo=OUT / "wasm" / "cgi_echo.wasm",
+        native_cgi_dir=OUT / "cgi-bin",
+        python=REPO / "build" / "python" / "python-3.11.3.wasm",
+    )
+
+
+def build() -> Artefacts:
+    a = artefacts()
+    for d in (OUT, OUT / "apxs", OUT / "wasm", a.native_cgi_dir):
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o755)
+    try:
+        run(["cargo", "build", "--workspace", "--release"], cwd=REPO)
+    except subprocess.CalledProcessError:
+        # The server pair needs only the runtime; a broken sibling crate must not stop the benchmark.
+        log("the workspace does not build; building only the runtime (-p wasm_runtime)")
+        run(["cargo", "build", "--release", "-p", "wasm_runtime"], cwd=REPO)
+    shutil.copy(REPO / "mod_wasm" / "mod_wasm.c", OUT / "apxs" / "mod_wasm.c")
+    run(
+        ["apxs", "-c", "-Wc,-O2", f"-I{REPO / 'runtime' / 'include'}", f"-L{RELEASE}", "-lwasm_runtime",
+         f"-Wl,-Wl,-rpath,{RELEASE}", "mod_wasm.c"],
+        cwd=OUT / "apxs", stdout=subprocess.DEVNULL,
+    )
+    shutil.copy(OUT / "apxs" / ".libs" / "mod_wasm.so", a.mod_wasm)
+    for name, dest in (("hello", a.hello), ("cgi_echo", a.cgi_echo)):
+        run(["clang", "--target=wasm32-wasi", "-O2", "-Wall", "-Werror", "-o", dest, REPO / "samples" / "c" / f"{name}.c"])
+    obj = OUT / "hello_native.o"
+    run(["cc", "-O2", "-Dmain=hello_main", "-c", "-o", obj, REPO / "samples" / "c" / "hello.c"])
+    run(["cc", "-O2", "-o", a.native_cgi_dir / "hello", REPO / "bench" / "native_cgi_main.c", obj])
+    path = run([REPO / "samples" / "fetch-python.sh"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    assert Path(path) == a.python, f"fetch-python.sh wrote {path}, expected {a.python}"
+    return a
+
+
+# ---------------------------------------------------------------------------------------------
+# Apache
+# ---------------------------------------------------------------------------------------------
+
+
+def server_conf(a: Artefacts, cache_dir: Path) -> str:
+    python = (REPO / "samples" / "python" / "python.conf").read_text().replace("@REPO@", str(REPO))
+    return f"""
+LoadModule wasm_module "{a.mod_wasm}"
+WasmCacheDir "{cache_dir}"
+
+ScriptAlias /cgi-bin/ "{a.native_cgi_dir}/"
+<Directory "{a.native_cgi_dir}">
+    Require all granted
+</Directory>
+
+<Location /hello>
+    SetHandler wasm-handler
+    WasmModule "{a.hello}"
+</Location>
+
+<Location /echo>
+    SetHandler wasm-handler
+    WasmModule "{a.cgi_echo}"
+    WasmEnableCGI On
+</Location>
+
+{python}
+"""
+
+
+def new_apache(a: Artefacts, cache_dir: Path) -> Apache:
+    apache = Apache(
+        mpm="event", cgi=True, load_mod_wasm=False, log_level="notice", start_timeout=300.0,
+        extra_conf=server_conf(a, cache_dir),
+    )
+    (apache.docroot / "static.txt").write_bytes(HELLO_TEXT)
+    os.chmod(apache.docroot / "static.txt", 0o644)
+    return apache
+
+
+def wait_for_python(apache: Apache, t0: float, timeout: float = 300.0) -> float:
+    """Seconds from t0 until /prettyfy answers 200 (retrying while the port refuses)."""
+    deadline = t0 + timeout
+    while True:
+        try:
+            r = request(apache.port, "GET", PY_ROUTE, timeout=max(1.0, deadline - time.monotonic()))
+            if r.status == 200:
+                return time.monotonic() - t0
+            raise SystemExit(f"bench: {PY_ROUTE} answered {r.status}: {r.text[:500]}\n{apache.diagnostics()}")
+        except (ConnectionRefusedError, ConnectionResetError):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"bench: no Python response within {timeout} s\n{apache.diagnostics()}")
+            time.sleep(0.005)
+
+
+def graceful_to_python(apache: Apache) -> float:
+    """Seconds from SIGUSR1 until Apache logged that it resumed and /prettyfy answers 200."""
+    before = apache.error_log().count("resuming normal operations")
+    t0 = time.monotonic()
+    os.kill(apache.pid, signal.SIGUSR1)
+    while apache.error_log().count("resuming normal operations") <= before:
+        if time.monotonic() - t0 > 300 or not apache.running():
+            raise SystemExit("bench: Apache did not resume after SIGUSR1\n" + apache.diagnostics())
+        time.sleep(0.002)
+    return wait_for_python(apache, t0)
+
+
+def configtest_seconds(apache: Apache) -> float:
+    t0 = time.monotonic()
+    code, out = apache.configtest()
+    took = time.monotonic() - t0
+    if code != 0:
+        raise SystemExit(f"bench: apache2 -t failed ({code}): {out}")
+    return took
+
+
+# ---------------------------------------------------------------------------------------------
+# wrk
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}[unit]
+
+
+def wrk(url: str, threads: int, conns: int, seconds: int) -> Load:
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "30s", "--latency", url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 120).stdout
+    lat = {m.group(1): _ms(m.group(2), m.group(3))
+           for m in re.finditer(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)}
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if not (rps and total and "50" in lat and "99" in lat):
+        raise SystemExit(f"bench: cannot read wrk's output for {url}:\n{out}")
+    errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(int(g) for g in sock.groups()) if sock else 0)
+    return Load(float(rps.group(1)), lat["50"], lat["99"], errors, int(total.group(1)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine
+# ---------------------------------------------------------------------------------------------
+
+
+def first_line(cmd: list[str]) -> str:
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        return (res.stdout + res.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "?"
+
+
+def machine() -> dict[str, str]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    wasmtime = "?"
+    m = re.search(r'name = "wasmtime"\nversion = "([^"]+)"', (REPO / "Cargo.lock").read_text())
+    if m:
+        wasmtime = m.group(1)
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "kernel": f"{platform.system()} {platform.release()}",
+        "apache": first_line([str(APACHE_BIN), "-v"]),
+        "rustc": first_line(["rustc", "--version"]),
+        "wasmtime": wasmtime,
+        "clang": first_line(["clang", "--version"]),
+        "wrk": first_line(["wrk", "--version"]),
+        "commit": first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
+        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--no-build", action="store_true", help="reuse build/bench/ from an earlier run")
+    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions of each start-up measurement (default 3)")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS.md")
+    args = ap.parse_args()
+
+    for tool in ("wrk", "apxs", "clang", "cc", "cargo"):
+        if not shutil.which(tool):
+            raise SystemExit(f"bench: `{tool}` not found (Debian: apt-get install wrk apache2-dev clang lld wasi-libc)")
+    a = artefacts() if args.no_build else build()
+    missing = [str(p) for p in (a.mod_wasm, a.hello, a.cgi_echo, a.native_cgi_dir / "hello", a.python) if not p.exists()]
+    if missing:
+        raise SystemExit("bench: missing build outputs (run without --no-build): " + ", ".join(missing))
+    mach = machine()
+    log(f"machine: {mach}")
+
+    # ---- start-up --------------------------------------------------------------------------
+    cold, warm, graceful, dry = [], [], [], []
+    compile_lines: list[str] = []
+    cache_root = Path(tempfile.mkdtemp(prefix="mod-wasm-bench-cache-"))
+    try:
+        for rep in range(args.reps):
+            cache = cache_root / f"rep{rep}"
+            cache.mkdir()
+            first = new_apache(a, cache)
+            t0 = time.monotonic()
+            first.start()
+            cold.append(wait_for_python(first, t0))
+            compile_lines += [ln for ln in first.error_log().splitlines() if "compiled" in ln and "python" in ln]
+            first.stop()
+            first.__exit__(None, None, None)
+
+            second = new_apache(a, cache)
+            t0 = time.monotonic()
+            second.start()
+            warm.append(wait_for_python(second, t0))
+            graceful.append(graceful_to_python(second))
+            dry.append(configtest_seconds(second))
+            second.stop()
+            second.__exit__(None, None, None)
+            log(f"start-up rep {rep + 1}: cold {cold[-1]:.3f} s, warm {warm[-1]:.3f} s, "
+                f"graceful {graceful[-1]:.3f} s, -t {dry[-1]:.3f} s")
+
+        # ---- throughput: one Apache ----------------------------------------------------------
+        apache = new_apache(a, cache_root / "rep0")
+        apache.start()
+        wait_for_python(apache, time.monotonic())
+        base = apache.base_url
+        endpoints = [
+            ("static file", "/static.txt", HELLO_TEXT),
+            ("hello (Wasm)", "/hello", HELLO_TEXT),
+            ("cgi_echo (Wasm, CGI)", "/echo", b"argv[0]="),
+            ("hello (native CGI, mod_cgid)", "/cgi-bin/hello", HELLO_TEXT),
+            ("Python prettyfy (Wasm CPython)", PY_ROUTE, b"prettyfy: POST a JSON document"),
+        ]
+        results: dict[str, Load] = {}
+        try:
+            for label, path, marker in endpoints:
+                r = apache.get(path)
+                if r.status != 200 or marker not in r.body:
+                    raise SystemExit(f"bench: {path} answered {r!r}\n{apache.diagnostics()}")
+                wrk(base + path, 2, 16, 1)  # warm-up
+                results[label] = wrk(base + path, 2, 16, args.duration)
+                log(f"{label}: {results[label]}")
+            py_1 = wrk(base + PY_ROUTE, 1, 1, args.duration)
+            log(f"python 1 conn: {py_1}")
+            py_8 = wrk(base + PY_ROUTE, 2, 8, args.duration)
+            log(f"python 8 conns: {py_8}")
+            error_log = apache.error_log()
+        finally:
+            apache.stop()
+            apache.__exit__(None, None, None)
+    finally:
+        shutil.rmtree(cache_root, ignore_errors=True)
+    mach["load after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    crashes = [ln for ln in error_log.splitlines() if "exit signal" in ln or "Segmentation" in ln]
+
+    # ---- report ------------------------------------------------------------------------------
+    static = results["static file"].rps
+    hello = results["hello (Wasm)"].rps
+    native = results["hello (native CGI, mod_cgid)"].rps
+    c, w, g, t = (statistics.median(x) for x in (cold, warm, graceful, dry))
+    targets = [
+        ("hello ≥ 0.6× static", f"{hello / static:.2f}×", hello / static >= 0.6),
+        ("hello ≥ 10× native CGI", f"{hello / native:.1f}×", hello / native >= 10),
+        ("warm start ≤ 0.1× cold", f"{w / c:.3f}×", w / c <= 0.1),
+        ("graceful restart ≤ 0.1× cold", f"{g / c:.3f}×", g / c <= 0.1),
+        ("apache2 -t ≤ 0.1× cold", f"{t / c:.3f}×", t / c <= 0.1),
+        ("Python p50 (1 conn) ≤ 30 ms", f"{py_1.p50_ms:.1f} ms", py_1.p50_ms <= 30),
+        ("Python 8 conns ≥ 1.5× 1 conn", f"{py_8.rps / py_1.rps:.2f}×", py_8.rps / py_1.rps >= 1.5),
+    ]
+
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `python3 bench/run.py` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC "
+        f"(commit {mach['commit']}). One Apache (event MPM, loopback), release build, `wrk -t2 -c16 -d{args.duration}s "
+        "--latency` per endpoint after a 1 s warm-up. The machine is shared: numbers are one run's, not a lab's.",
+        "",
+        "## Throughput",
+        "",
+        "| endpoint | req/s | p50 | p99 | × static | errors |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, res in results.items():
+        lines.append(f"| {label} | {res.rps:,.0f} | {res.p50_ms:.2f} ms | {res.p99_ms:.2f} ms | "
+                     f"{res.rps / static:.2f} | {res.errors} |")
+    lines += [
+        "",
+        f"Python at 1 connection (`-t1 -c1`): {py_1.rps:.1f} req/s, p50 {py_1.p50_ms:.1f} ms, p99 {py_1.p99_ms:.1f} ms; "
+        f"at 8 connections (`-t2 -c8`): {py_8.rps:.1f} req/s, p50 {py_8.p50_ms:.1f} ms, p99 {py_8.p99_ms:.1f} ms.",
+        "",
+        f"## Start-up to the first Python response (median of {args.reps})",
+        "",
+        "| measure | seconds | × cold | every run |",
+        "|---|---:|---:|---|",
+        f"| cold (empty WasmCacheDir) | {c:.3f} | 1.000 | {', '.join(f'{x:.3f}' for x in cold)} |",
+        f"| warm (cache filled, fresh Apache) | {w:.3f} | {w / c:.3f} | {', '.join(f'{x:.3f}' for x in warm)} |",
+        f"| graceful restart (SIGUSR1) | {g:.3f} | {g / c:.3f} | {', '.join(f'{x:.3f}' for x in graceful)} |",
+        f"| `apache2 -t` | {t:.3f} | {t / c:.3f} | {', '.join(f'{x:.3f}' for x in dry)} |",
+        "",
+    ]
+    if compile_lines:
+        lines += ["Compile of the interpreter at a cold start, as logged: "
+                  + "; ".join(sorted({re.sub(r'^.*mod_wasm: ', '', ln) for ln in compile_lines})[:3]), ""]
+    lines += ["## Targets (issue 3)", "", "| target | measured | |", "|---|---:|---|"]
+    lines += [f"| {name} | {value} | {verdict(ok)} |" for name, value, ok in targets]
+    lines += ["", f"Apache children that died on a signal during the run: {len(crashes)}.", "", "## Machine", ""]
+    lines += [f"- {k}: {v}" for k, v in mach.items()]
+    text = "\n".join(lines) + "\n"
+    args.out.write_text(text)
+    print(text)
+    log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
