@@ -36,7 +36,7 @@ $(BUILD)/mod_wasm.so: mod_wasm/mod_wasm.c runtime/include/wasm_runtime.h rust
 	cd $(BUILD)/apxs && $(APXS) -c -Wc,-Wall -Wc,-Werror -Wc,-Wextra -Wc,-Wno-unused-parameter \
 		-I$(CURDIR)/runtime/include -L$(TARGET_DIR) -lwasm_runtime \
 		-Wl,-Wl,-rpath,$(TARGET_DIR) mod_wasm.c >/dev/null
-	cp $(BUILD)/apxs/.libs/mod_wasm.so $@
+	cp $(BUILD)/apxs/.libs/mod_wasm.so $@.tmp && mv -f $@.tmp $@
 
 wasm: $(WASM)
 

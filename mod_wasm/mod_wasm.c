@@ -74,8 +74,11 @@ typedef struct {
     const char *cache_dir;
 } wasm_server_conf;
 
-/* The process's runtime survives restarts so unchanged modules are reused. */
+/* The process's runtime. It survives restarts (Apache unloads and reloads this module; the
+ * pointer is kept in the process pool and libwasm_runtime.so is linked "nodelete"), so a
+ * graceful restart reuses every unchanged module. */
 static wasm_runtime_t *runtime = NULL;
+#define WASM_RUNTIME_KEY "mod_wasm::runtime"
 /* Every WasmModule of the configuration being read (allocated in pconf). */
 static apr_array_header_t *module_refs = NULL;
 
@@ -483,6 +486,11 @@ static int wasm_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
+    if (!runtime) {
+        void *kept = NULL;
+        apr_pool_userdata_get(&kept, WASM_RUNTIME_KEY, s->process->pool);
+        runtime = kept;
+    }
     if (module_refs->nelts == 0 && !runtime) {
         return OK;
     }
@@ -493,6 +501,7 @@ static int wasm_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
                      "mod_wasm: engine settings changed; recompiling every module");
         wasm_runtime_free(runtime);
         runtime = NULL;
+        apr_pool_userdata_set(NULL, WASM_RUNTIME_KEY, NULL, s->process->pool);
     }
     if (!runtime) {
         runtime = wasm_runtime_new(&settings, log_from_runtime, err, sizeof(err));
@@ -500,7 +509,12 @@ static int wasm_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_wasm: %s", err);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
+        /* No pool cleanup: it would point into this module, which restarts unload. The
+         * runtime lives as long as the process. */
+        apr_pool_userdata_set(runtime, WASM_RUNTIME_KEY, NULL, s->process->pool);
     }
+    /* This module may have been reloaded at another address: point the runtime at it again. */
+    wasm_runtime_set_log(runtime, log_from_runtime);
 
     wasm_runtime_begin_load(runtime);
     for (i = 0; i < module_refs->nelts; i++) {
@@ -637,6 +651,28 @@ static int write_body(void *vctx, const char *buf, size_t len)
     return 0;
 }
 
+static int flush_body(void *vctx)
+{
+    wasm_request_ctx *ctx = vctx;
+    request_rec *r = ctx->r;
+    apr_status_t rv;
+
+    if (ctx->body_done) {
+        return 0;   /* reading cannot block: no need to push the output out now */
+    }
+    if (ctx->send_failed || r->connection->aborted) {
+        return -1;
+    }
+    APR_BRIGADE_INSERT_TAIL(ctx->out, apr_bucket_flush_create(ctx->out->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, ctx->out);
+    apr_brigade_cleanup(ctx->out);
+    if (rv != APR_SUCCESS || r->connection->aborted) {
+        ctx->send_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
 static void log_stderr(void *vctx, const char *line, size_t len)
 {
     wasm_request_ctx *ctx = vctx;
@@ -759,6 +795,9 @@ static int wasm_handler(request_rec *r)
     ctx.tag = conf->location ? conf->location : r->uri;
     ctx.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     ctx.out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    /* HTTP/1.1: without Content-Length or Transfer-Encoding there is no body to wait for. */
+    ctx.body_done = !apr_table_get(r->headers_in, "Content-Length")
+                    && !apr_table_get(r->headers_in, "Transfer-Encoding");
 
     env = build_env(r, conf);
 
@@ -784,16 +823,11 @@ static int wasm_handler(request_rec *r)
     io.write_headers = write_headers;
     io.write_body = write_body;
     io.log_stderr = log_stderr;
+    io.flush = flush_body;
 
     wasm_runtime_run(runtime, &req, &io, &outcome);
 
-    if (outcome.status == WASM_RUN_OK
-        || (outcome.status == WASM_RUN_EXIT_FAILURE && outcome.output_started)) {
-        if (outcome.status == WASM_RUN_EXIT_FAILURE) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_wasm: %s: %s after output",
-                          ctx.tag, outcome.message);
-            r->connection->keepalive = AP_CONN_CLOSE;
-        }
+    if (outcome.status == WASM_RUN_OK) {
         if (ctx.header_status == HTTP_NOT_MODIFIED) {
             r->status = HTTP_NOT_MODIFIED;
             return OK;

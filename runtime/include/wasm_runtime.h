@@ -97,6 +97,12 @@ void wasm_runtime_begin_load(wasm_runtime_t *rt);
 const wasm_module_t *wasm_runtime_load_module(wasm_runtime_t *rt, const char *path, char *errbuf,
                                               size_t errlen);
 
+/**
+ * Replaces the function receiving the runtime's log messages (NULL: none). Call it at every
+ * start-up pass: Apache may unload and reload the module that owns the function on restart.
+ */
+void wasm_runtime_set_log(wasm_runtime_t *rt, wasm_log_fn log);
+
 /** Ends a load cycle; frees modules the cycle did not load. */
 void wasm_runtime_end_load(wasm_runtime_t *rt);
 
@@ -150,6 +156,12 @@ typedef struct {
     int (*write_body)(void *ctx, const char *buf, size_t len);
     /** One line the module wrote to stderr, without its newline. */
     void (*log_stderr)(void *ctx, const char *line, size_t len);
+    /**
+     * Pushes the body passed so far to the client now. Called when the module reads the request
+     * body with output pending (it may block, and the client may be waiting for that output).
+     * Returns 0, or -1 when the client is gone. May be NULL.
+     */
+    int (*flush)(void *ctx);
 } wasm_io_t;
 
 /** One request: which module, and what the route grants it. All borrowed for the call. */

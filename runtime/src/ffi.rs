@@ -45,6 +45,7 @@ pub struct wasm_io_t {
     pub write_headers: Option<unsafe extern "C" fn(*mut c_void, *const c_char, usize) -> c_int>,
     pub write_body: Option<unsafe extern "C" fn(*mut c_void, *const c_char, usize) -> c_int>,
     pub log_stderr: Option<unsafe extern "C" fn(*mut c_void, *const c_char, usize)>,
+    pub flush: Option<unsafe extern "C" fn(*mut c_void) -> c_int>,
 }
 
 /// `wasm_request_t`.
@@ -159,14 +160,7 @@ pub unsafe extern "C" fn wasm_runtime_new(
         }
         // SAFETY: non-null, borrowed for the call.
         let (settings, cache) = unsafe { settings_from(&*settings) };
-        let logger: Option<Logger> = log.map(|f| {
-            Arc::new(move |level: LogLevel, message: &str| {
-                let line = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
-                // SAFETY: the host's logger, given a valid NUL-terminated string.
-                unsafe { f(level as c_int, line.as_ptr()) }
-            }) as Logger
-        });
-        Runtime::new(settings, cache, logger).map_err(|e| e.to_string())
+        Runtime::new(settings, cache, host_logger(log)).map_err(|e| e.to_string())
     }));
     match result {
         Ok(Ok(runtime)) => Box::into_raw(Box::new(runtime)),
@@ -182,6 +176,25 @@ pub unsafe extern "C" fn wasm_runtime_new(
             );
             std::ptr::null_mut()
         }
+    }
+}
+
+/// The host's logging function as a [`Logger`].
+fn host_logger(log: wasm_log_fn) -> Option<Logger> {
+    log.map(|f| {
+        Arc::new(move |level: LogLevel, message: &str| {
+            let line = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+            // SAFETY: the host's logger, given a valid NUL-terminated string.
+            unsafe { f(level as c_int, line.as_ptr()) }
+        }) as Logger
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_runtime_set_log(rt: *mut Runtime, log: wasm_log_fn) {
+    // SAFETY: valid runtime per the header.
+    if let Some(rt) = unsafe { rt.as_ref() } {
+        let _ = catch_unwind(AssertUnwindSafe(|| rt.set_logger(host_logger(log))));
     }
 }
 
@@ -385,6 +398,13 @@ impl HostIo for CallbackIo<'_> {
         if let Some(log) = self.0.log_stderr {
             // SAFETY: the host's callback with a readable buffer.
             unsafe { log(self.0.ctx, line.as_ptr().cast(), line.len()) }
+        }
+    }
+    fn flush(&mut self) -> Result<(), ClientGone> {
+        match self.0.flush {
+            // SAFETY: the host's callback.
+            Some(flush) if unsafe { flush(self.0.ctx) } != 0 => Err(ClientGone),
+            _ => Ok(()),
         }
     }
 }

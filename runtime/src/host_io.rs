@@ -33,6 +33,11 @@ pub trait HostIo {
     fn write_body(&mut self, bytes: &[u8]) -> Result<(), ClientGone>;
     /// One line of the module's stderr, without its newline.
     fn log_stderr(&mut self, line: &[u8]);
+    /// Pushes the body passed so far to the client now (called before the module may block
+    /// on the request body).
+    fn flush(&mut self) -> Result<(), ClientGone> {
+        Ok(())
+    }
 }
 
 /// An in-memory [`HostIo`]: a fixed body in, everything out collected. For tests and tools.
@@ -52,6 +57,8 @@ pub struct MemoryIo {
     pub stderr_lines: Vec<String>,
     /// Refuse body writes after this many bytes (simulates a client that went away).
     pub gone_after: Option<usize>,
+    /// How many body bytes had been received at each flush.
+    pub flushed_at: Vec<usize>,
 }
 
 impl MemoryIo {
@@ -85,5 +92,9 @@ impl HostIo for MemoryIo {
     fn log_stderr(&mut self, line: &[u8]) {
         self.stderr_lines
             .push(String::from_utf8_lossy(line).into_owned());
+    }
+    fn flush(&mut self) -> Result<(), ClientGone> {
+        self.flushed_at.push(self.output().len());
+        Ok(())
     }
 }

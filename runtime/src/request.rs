@@ -190,11 +190,6 @@ impl Runtime {
                     None => RunStatus::Ok,
                 }
             }
-            RunStatus::ExitFailure(_) => {
-                // What the module wrote before failing is its error page: deliver it.
-                bridge.finish(bridge.wrote_anything());
-                status
-            }
             other => {
                 bridge.finish(false);
                 other

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use wasmtime::{Engine, InstancePre, Linker, Module};
 
@@ -67,7 +67,7 @@ pub struct Runtime {
     pub(crate) compatibility: String,
     pub(crate) linker: Linker<RequestState>,
     pub(crate) registry: Mutex<Registry>,
-    pub(crate) logger: Option<Logger>,
+    pub(crate) logger: RwLock<Option<Logger>>,
     ticker: OnceLock<Ticker>,
     pooling: bool,
 }
@@ -104,7 +104,7 @@ impl Runtime {
             compatibility,
             linker,
             registry: Mutex::new(Registry::default()),
-            logger,
+            logger: RwLock::new(logger),
             ticker: OnceLock::new(),
             pooling: built.pooling,
             engine: built.engine,
@@ -133,9 +133,16 @@ impl Runtime {
     }
 
     pub(crate) fn log(&self, level: LogLevel, message: &str) {
-        if let Some(logger) = &self.logger {
+        let logger = self.logger.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(logger) = logger.as_ref() {
             logger(level, message);
         }
+    }
+
+    /// Replaces where log messages go (the host's logging function may have moved: Apache
+    /// unloads and reloads its modules on restart).
+    pub fn set_logger(&self, logger: Option<Logger>) {
+        *self.logger.write().unwrap_or_else(|p| p.into_inner()) = logger;
     }
 
     pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {

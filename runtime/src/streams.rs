@@ -151,11 +151,6 @@ impl IoBridge {
     pub fn output_started(&self) -> bool {
         self.lock().output_started
     }
-    /// Whether the module wrote anything to stdout.
-    pub fn wrote_anything(&self) -> bool {
-        let s = self.lock();
-        s.written > 0 || !s.header_buf.is_empty() || s.headers_done
-    }
     /// Body bytes delivered to the host.
     pub fn delivered(&self) -> u64 {
         self.lock().delivered
@@ -290,6 +285,16 @@ impl Shared {
     fn read_body(&mut self, size: usize) -> StreamResult<Bytes> {
         if self.input_done {
             return Err(StreamError::Closed);
+        }
+        // The module may be about to wait for the client, which may be waiting for the output
+        // written so far (duplex streaming): hand it over and push it out first.
+        if !self.body_buf.is_empty() && (!self.cgi || self.headers_done) {
+            self.flush_body()?;
+            if let Some(io) = self.io()
+                && io.flush().is_err()
+            {
+                return Err(self.fail(OutputFailure::ClientGone));
+            }
         }
         let mut buf = vec![0u8; size.clamp(1, READ_CHUNK)];
         let result = match self.io() {

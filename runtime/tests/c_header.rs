@@ -78,6 +78,7 @@ fn header_matches_the_rust_definitions() {
         ),
         ("wasm_io_t.write_body", offset_of!(wasm_io_t, write_body)),
         ("wasm_io_t.log_stderr", offset_of!(wasm_io_t, log_stderr)),
+        ("wasm_io_t.flush", offset_of!(wasm_io_t, flush)),
         ("wasm_request_t", size_of::<wasm_request_t>()),
         (
             "wasm_request_t.entry_point",

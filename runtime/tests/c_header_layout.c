@@ -28,6 +28,7 @@ int main(void)
     FIELD(wasm_io_t, write_headers);
     FIELD(wasm_io_t, write_body);
     FIELD(wasm_io_t, log_stderr);
+    FIELD(wasm_io_t, flush);
     SIZE(wasm_request_t);
     FIELD(wasm_request_t, entry_point);
     FIELD(wasm_request_t, argv0);

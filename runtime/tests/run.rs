@@ -128,14 +128,15 @@ fn exit_codes() {
     assert_eq!(fail.status, RunStatus::ExitFailure(3));
     assert!(!fail.output_started);
     assert!(io.output().is_empty());
-    // Output written before a failing exit is the module's error page: delivered.
+    // Output still buffered at a failing exit is dropped: a clean 500 remains possible.
     let wasm = module(
         b"oops",
         "(call $write (i32.const 4096) (i32.const 4)) (call $proc_exit (i32.const 2))",
     );
     let (late, io) = run(&rt, &wasm, false, Limits::default(), b"");
     assert_eq!(late.status, RunStatus::ExitFailure(2));
-    assert_eq!(io.output(), b"oops");
+    assert!(io.output().is_empty());
+    assert!(!late.output_started);
 }
 
 #[test]
@@ -318,4 +319,19 @@ fn missing_entry_point_is_a_setup_failure() {
     };
     let outcome = rt.run(&req, &mut io);
     assert!(matches!(outcome.status, RunStatus::SetupFailed(ref w) if w.contains("nope")));
+}
+
+#[test]
+fn pending_output_is_pushed_out_before_waiting_for_the_body() {
+    // Writes a prefix, then echoes stdin: the prefix must reach the host (and be flushed)
+    // before the first read of the body, or a duplex client would deadlock.
+    let rt = runtime();
+    let (outcome, io) = run(&rt, &echo(b"ready\n"), false, Limits::default(), b"abc");
+    assert_eq!(outcome.status, RunStatus::Ok);
+    assert_eq!(io.output(), b"ready\nabc");
+    assert_eq!(
+        io.flushed_at.first(),
+        Some(&6),
+        "flushed right after the prefix"
+    );
 }
