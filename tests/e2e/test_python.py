@@ -117,6 +117,13 @@ def test_default_options_keep_key_order(server):
     assert r.text == json.dumps(doc, indent=2) + "\n"
 
 
+def test_bad_query_options_fall_back_to_defaults(server):
+    doc = {"k": [1]}
+    r = server.post(ROUTE + "?indent=99&sort=maybe&junk&=x", json.dumps(doc))
+    assert r.status == 200, r
+    assert r.text == json.dumps(doc, indent=2) + "\n"
+
+
 def test_chunked_body_is_read_to_eof(server):
     doc = {"items": [{"n": i, "s": "x" * 50} for i in range(2000)]}
     data = json.dumps(doc).encode()
