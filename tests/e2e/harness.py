@@ -19,6 +19,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -114,16 +115,37 @@ CRASH_PATTERNS = (
 )
 
 
+def _allow_core_dumps() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
 def crash_lines(log_text: str) -> list[str]:
     """Error-log lines that say an Apache child died on a signal."""
     return [line for line in log_text.splitlines() if any(p.search(line) for p in CRASH_PATTERNS)]
 
 
 def assert_no_crash(apache_or_log: "Apache | str") -> None:
-    """Fails when the error log shows a child that exited on a signal (trap handling broke)."""
+    """Fails when the error log shows a child that exited on a signal (trap handling broke).
+    With a core dump in the server's `cores/` folder, the failure carries gdb's backtrace."""
     text = apache_or_log if isinstance(apache_or_log, str) else apache_or_log.error_log()
     bad = crash_lines(text)
-    assert not bad, "an Apache child died on a signal:\n" + "\n".join(bad[:20])
+    if bad and not isinstance(apache_or_log, str):
+        bad += core_backtraces(apache_or_log.root / "cores")
+    assert not bad, "an Apache child died on a signal:\n" + "\n".join(bad[:200])
+
+
+def core_backtraces(folder: Path) -> list[str]:
+    """gdb backtraces of every core file in `folder` (empty when gdb or cores are missing)."""
+    out: list[str] = []
+    if not shutil.which("gdb") or not folder.is_dir():
+        return out
+    for core in sorted(folder.glob("core*")):
+        res = subprocess.run(
+            ["gdb", "-batch", "-ex", "thread apply all bt 30", str(APACHE_BIN), str(core)],
+            capture_output=True, text=True, timeout=120,
+        )
+        out += [f"--- backtrace of {core.name} ---"] + res.stdout.splitlines()[-150:]
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,6 +300,10 @@ class Apache:
         ]
         if self.timeout is not None:
             lines.append(f"Timeout {self.timeout}")
+        # A child that dies on a signal leaves a core here for assert_no_crash's backtrace.
+        (self.root / "cores").mkdir(exist_ok=True)
+        os.chmod(self.root / "cores", 0o777)
+        lines.append(f'CoreDumpDirectory "{self.root / "cores"}"')
         text = "\n".join(lines) + "\n"
         if self.pre_conf:
             text = self.substitute(self.pre_conf) + "\n" + text
@@ -314,6 +340,7 @@ class Apache:
             start_new_session=True,
             env=dict(LEAK_CANARY_ENV),
             cwd=str(self.root),
+            preexec_fn=_allow_core_dumps,
         )
         stdio.close()
         deadline = time.monotonic() + self.start_timeout
