@@ -155,8 +155,14 @@ impl Runtime {
         self.ensure_ticker();
     }
 
-    /// Starts the epoch ticker if it is not running yet (in this process).
+    /// Starts the epoch ticker, and the tokio runtime WASI calls run on, if they are not running
+    /// yet in this process; both with every signal blocked (see [`signals`]).
     pub fn ensure_ticker(&self) {
-        self.ticker.get_or_init(|| Ticker::start(&self.engine));
+        self.ticker.get_or_init(|| {
+            signals::with_signals_blocked(|| {
+                wasmtime_wasi::runtime::in_tokio(async {});
+                Ticker::start(&self.engine)
+            })
+        });
     }
 }

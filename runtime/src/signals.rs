@@ -6,6 +6,11 @@
 //! We save Wasmtime's handlers right after creating the engine (in the parent) and put them
 //! back in each child (`child_init`). Wasmtime's handlers pass faults outside Wasm code on to
 //! the handlers that were in place before them.
+//!
+//! Apache's children handle SIGTERM, SIGHUP, SIGUSR1, SIGWINCH on threads of their own choosing;
+//! threads we start (the epoch ticker, the WASI tokio runtime) block every signal, so an Apache
+//! signal handler never runs on them (seen here: a SIGTERM taken by such a thread ran the event
+//! MPM's shutdown twice and crashed the child).
 
 use std::sync::OnceLock;
 
@@ -42,5 +47,19 @@ pub fn restore_trap_handlers() {
                 libc::sigaction(sig, action, std::ptr::null_mut());
             }
         }
+    }
+}
+
+/// Runs `f` with every signal blocked on this thread; threads started inside inherit that mask.
+pub fn with_signals_blocked<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: plain sigset manipulation on this thread's mask; the old mask is restored.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        let result = f();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        result
     }
 }
