@@ -4,14 +4,16 @@
 the test fails, naming the reason, when it cannot). Then one Apache per MPM (event, prefork) serves
 `samples/python/python.conf` exactly as shipped, and the prettyfy app (samples/python/app/main.py)
 is asked for its usage text, to pretty-print JSON (Content-Length and chunked bodies, query options,
-non-ASCII), to refuse invalid JSON with a 400, and to answer concurrent requests. Both servers share
-one WasmCacheDir, so the second start loads the compiled interpreter instead of compiling it again.
+non-ASCII), to refuse invalid JSON with a 400, and to answer concurrent requests; a probe script on the
+same settings proves imports come from the extracted stdlib folder, not the embedded zip. Both servers
+share one WasmCacheDir, so the second start loads the compiled interpreter instead of compiling it again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -60,10 +62,36 @@ def cache_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
+PROBE = """\
+import sys
+import json
+print("Content-Type: text/plain")
+print()
+print("json", json.__file__)
+print("path", sys.path)
+"""
+
+
 @pytest.fixture(scope="module")
-def server(built, python_wasm, cache_dir, mpm):
-    """One Apache (per MPM) serving samples/python/python.conf as shipped."""
-    conf = f'WasmCacheDir "{cache_dir}"\n' + CONF.read_text()
+def probe_dir():
+    """A folder (readable by Apache's user) holding probe.py, which reports where `json` came from."""
+    path = Path(tempfile.mkdtemp(prefix="mod-wasm-e2e-pyprobe-"))
+    os.chmod(path, 0o755)
+    (path / "probe.py").write_text(PROBE)
+    os.chmod(path / "probe.py", 0o644)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(built, python_wasm, cache_dir, probe_dir, mpm):
+    """One Apache (per MPM) serving samples/python/python.conf as shipped, plus /probe on its settings."""
+    shipped = CONF.read_text()
+    probe = shipped.replace(f"<Location {ROUTE}>", "<Location /probe>").replace(
+        "WasmMapDir /app @REPO@/samples/python/app", f"WasmMapDir /app {probe_dir}"
+    ).replace("WasmArg /app/main.py", "WasmArg /app/probe.py")
+    assert probe != shipped and "/app/probe.py" in probe, "python.conf no longer has the expected shape"
+    conf = f'WasmCacheDir "{cache_dir}"\n' + shipped + probe
     apache = Apache(mpm=mpm, extra_conf=conf)
     apache.start()
     try:
@@ -78,6 +106,9 @@ def server(built, python_wasm, cache_dir, mpm):
 
 def test_fetch_script_verifies_and_is_idempotent(python_wasm):
     assert hashlib.sha256(python_wasm.read_bytes()).hexdigest() == pinned("WASM_SHA256")
+    stdlib = python_wasm.with_name(python_wasm.stem + "-stdlib")
+    assert (stdlib / ".zip-sha256").read_text().strip() == pinned("STDLIB_ZIP_SHA256")
+    assert (stdlib / "re" / "__init__.pyc").is_file() and (stdlib / "json" / "decoder.pyc").is_file()
     before = python_wasm.stat().st_mtime_ns
     res = subprocess.run([str(FETCH)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
@@ -85,13 +116,24 @@ def test_fetch_script_verifies_and_is_idempotent(python_wasm):
     assert python_wasm.stat().st_mtime_ns == before, "a verified cached file must not be fetched again"
 
 
-def test_fetch_script_refuses_nothing_silently(python_wasm, tmp_path):
-    """A corrupt copy at the destination is replaced by a verified one (not trusted, not kept)."""
+def test_fetch_script_replaces_what_does_not_verify(python_wasm, tmp_path):
+    """A corrupt interpreter and a stale stdlib folder at the destination are replaced, not trusted."""
     dest = tmp_path / "python.wasm"
     dest.write_bytes(b"\0asm not really")
+    (tmp_path / "python-stdlib").mkdir()
+    (tmp_path / "python-stdlib" / ".zip-sha256").write_text("0" * 64 + "\n")
     res = subprocess.run([str(FETCH), str(dest)], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     assert hashlib.sha256(dest.read_bytes()).hexdigest() == pinned("WASM_SHA256")
+    assert (tmp_path / "python-stdlib" / ".zip-sha256").read_text().strip() == pinned("STDLIB_ZIP_SHA256")
+    assert (tmp_path / "python-stdlib" / "json" / "__init__.pyc").is_file()
+
+
+def test_imports_come_from_the_extracted_stdlib(server):
+    r = server.get("/probe")
+    assert r.status == 200, r
+    assert "json /stdlib/json/__init__.pyc" in r.text, r.text
+    assert "'/stdlib'" in r.text and r.text.index("'/stdlib'") < r.text.index("python311.zip"), r.text
 
 
 def test_usage_text_comes_from_wasi_cpython(server):
