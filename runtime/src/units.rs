@@ -83,6 +83,8 @@ mod tests {
         for bad in [
             "",
             "M",
+            "5iB",
+            "5ib",
             "12Q",
             "-1",
             "1.5M",
