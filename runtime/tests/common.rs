@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use wasm_runtime::engine::EngineSettings;
-use wasm_runtime::{Limits, MemoryIo, Outcome, Request, Runtime};
+use wasm_runtime::{Limits, LoadedModule, MemoryIo, Outcome, Request, Runtime};
 
 /// A runtime without pooling (tests create many engines).
 pub fn runtime() -> Runtime {
@@ -91,15 +91,8 @@ pub fn run(
         ..Default::default()
     };
     let req = Request {
-        module: &module,
-        entry_point: "_start",
-        argv0: "m.wasm",
-        args: vec![],
-        env: vec![],
-        dirs: vec![],
-        cgi,
-        map_cgi_filenames: false,
         limits,
+        ..request(&module, cgi)
     };
     let outcome = rt.run(&req, &mut io);
     (outcome, io)
@@ -116,4 +109,19 @@ pub fn tempdir() -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A request for `module` with no args, env or dirs, default limits, entry point `_start`.
+pub fn request(module: &LoadedModule, cgi: bool) -> Request<'_> {
+    Request {
+        module,
+        entry_point: "_start",
+        argv0: "m.wasm",
+        args: vec![],
+        env: vec![],
+        dirs: vec![],
+        cgi,
+        map_cgi_filenames: false,
+        limits: Limits::default(),
+    }
 }

@@ -90,17 +90,7 @@ fn discarded_body_is_not_delivered() {
         headers_answer: Some(HeadersAnswer::DiscardBody),
         ..Default::default()
     };
-    let req = Request {
-        module: &module,
-        entry_point: "_start",
-        argv0: "m.wasm",
-        args: vec![],
-        env: vec![],
-        dirs: vec![],
-        cgi: true,
-        map_cgi_filenames: false,
-        limits: Limits::default(),
-    };
+    let req = common::request(&module, true);
     let outcome = rt.run(&req, &mut io);
     assert_eq!(outcome.status, RunStatus::Ok);
     assert!(io.headers.is_some());
@@ -271,17 +261,7 @@ fn a_client_that_went_away_stops_the_module() {
         gone_after: Some(200_000),
         ..Default::default()
     };
-    let req = Request {
-        module: &module,
-        entry_point: "_start",
-        argv0: "flood.wasm",
-        args: vec![],
-        env: vec![],
-        dirs: vec![],
-        cgi: false,
-        map_cgi_filenames: false,
-        limits: Limits::default(),
-    };
+    let req = common::request(&module, false);
     let outcome = rt.run(&req, &mut io);
     assert_eq!(outcome.status, RunStatus::ClientGone);
 }
@@ -307,15 +287,8 @@ fn missing_entry_point_is_a_setup_failure() {
     let module = rt.load_module(&path).unwrap();
     let mut io = MemoryIo::default();
     let req = Request {
-        module: &module,
         entry_point: "nope",
-        argv0: "m.wasm",
-        args: vec![],
-        env: vec![],
-        dirs: vec![],
-        cgi: false,
-        map_cgi_filenames: false,
-        limits: Limits::default(),
+        ..common::request(&module, false)
     };
     let outcome = rt.run(&req, &mut io);
     assert!(matches!(outcome.status, RunStatus::SetupFailed(ref w) if w.contains("nope")));
