@@ -188,17 +188,6 @@ static const char *add_env(cmd_parms *cmd, void *mconfig, const char *name, cons
     return NULL;
 }
 
-static const char *add_dir(cmd_parms *cmd, void *mconfig, const char *host)
-{
-    wasm_dir_conf *conf = mconfig;
-    wasm_pair_t *pair;
-    note_location(cmd, conf);
-    pair = apr_array_push(own_list(cmd->pool, &conf->dirs, sizeof(wasm_pair_t)));
-    pair->name = host;
-    pair->value = host;
-    return NULL;
-}
-
 static const char *add_map_dir(cmd_parms *cmd, void *mconfig, const char *guest, const char *host)
 {
     wasm_dir_conf *conf = mconfig;
@@ -208,6 +197,12 @@ static const char *add_map_dir(cmd_parms *cmd, void *mconfig, const char *guest,
     pair->name = guest;
     pair->value = host;
     return NULL;
+}
+
+/* WasmDir: the host folder under its own path. */
+static const char *add_dir(cmd_parms *cmd, void *mconfig, const char *host)
+{
+    return add_map_dir(cmd, mconfig, host, host);
 }
 
 static const char *set_cgi(cmd_parms *cmd, void *mconfig, int on)

@@ -144,6 +144,7 @@ pub struct BuiltEngine {
 /// Builds the engine for `settings`. When the pooling allocator cannot reserve its address
 /// space, falls back to on-demand allocation and says why in `pooling_fallback`.
 pub fn build_engine(settings: &EngineSettings) -> Result<BuiltEngine, RuntimeError> {
+    let mut pooling_fallback = None;
     if settings.pooling {
         match Engine::new(&wasmtime_config(settings, true)) {
             Ok(engine) => {
@@ -153,15 +154,7 @@ pub fn build_engine(settings: &EngineSettings) -> Result<BuiltEngine, RuntimeErr
                     pooling_fallback: None,
                 });
             }
-            Err(e) => {
-                let engine = Engine::new(&wasmtime_config(settings, false))
-                    .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-                return Ok(BuiltEngine {
-                    engine,
-                    pooling: false,
-                    pooling_fallback: Some(format!("{e:#}")),
-                });
-            }
+            Err(e) => pooling_fallback = Some(format!("{e:#}")),
         }
     }
     let engine = Engine::new(&wasmtime_config(settings, false))
@@ -169,7 +162,7 @@ pub fn build_engine(settings: &EngineSettings) -> Result<BuiltEngine, RuntimeErr
     Ok(BuiltEngine {
         engine,
         pooling: false,
-        pooling_fallback: None,
+        pooling_fallback,
     })
 }
 

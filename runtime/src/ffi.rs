@@ -118,6 +118,56 @@ fn write_str(buf: *mut c_char, len: usize, message: &str) {
     }
 }
 
+/// Runs `f` without letting a panic cross into C; a failure's message goes into `errbuf`.
+fn guarded<T>(
+    errbuf: *mut c_char,
+    errlen: usize,
+    doing: &str,
+    f: impl FnOnce() -> Result<T, String>,
+) -> Option<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(message)) => {
+            write_str(errbuf, errlen, &message);
+            None
+        }
+        Err(_) => {
+            write_str(
+                errbuf,
+                errlen,
+                &format!("internal error (panic) while {doing}"),
+            );
+            None
+        }
+    }
+}
+
+/// Parses the C string `input` with `parse` into `*out`: 0, or -1 with the message in `errbuf`.
+unsafe fn parse_into(
+    input: *const c_char,
+    out: *mut u64,
+    errbuf: *mut c_char,
+    errlen: usize,
+    parse: impl FnOnce(&str) -> Result<u64, String>,
+) -> c_int {
+    let parsed = guarded(errbuf, errlen, "parsing", || {
+        // SAFETY: borrowed string, see the header.
+        let input = unsafe { text(input) }.ok_or_else(|| "no value given".to_string())?;
+        if out.is_null() {
+            return Err("no output given".to_string());
+        }
+        parse(&input)
+    });
+    match parsed {
+        Some(value) => {
+            // SAFETY: non-null, caller-owned output.
+            unsafe { *out = value };
+            0
+        }
+        None => -1,
+    }
+}
+
 /// Borrowed C string as text (invalid UTF-8 replaced). NULL is `None`.
 unsafe fn text<'a>(ptr: *const c_char) -> Option<Cow<'a, str>> {
     if ptr.is_null() {
@@ -154,29 +204,17 @@ pub unsafe extern "C" fn wasm_runtime_new(
     errbuf: *mut c_char,
     errlen: usize,
 ) -> *mut Runtime {
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    guarded(errbuf, errlen, "creating the runtime", || {
         if settings.is_null() {
             return Err("no settings given".to_string());
         }
         // SAFETY: non-null, borrowed for the call.
         let (settings, cache) = unsafe { settings_from(&*settings) };
         Runtime::new(settings, cache, host_logger(log)).map_err(|e| e.to_string())
-    }));
-    match result {
-        Ok(Ok(runtime)) => Box::into_raw(Box::new(runtime)),
-        Ok(Err(message)) => {
-            write_str(errbuf, errlen, &message);
-            std::ptr::null_mut()
-        }
-        Err(_) => {
-            write_str(
-                errbuf,
-                errlen,
-                "internal error (panic) while creating the runtime",
-            );
-            std::ptr::null_mut()
-        }
-    }
+    })
+    .map_or(std::ptr::null_mut(), |runtime| {
+        Box::into_raw(Box::new(runtime))
+    })
 }
 
 /// The host's logging function as a [`Logger`].
@@ -250,7 +288,7 @@ pub unsafe extern "C" fn wasm_runtime_load_module(
     errbuf: *mut c_char,
     errlen: usize,
 ) -> *const LoadedModule {
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    guarded(errbuf, errlen, "loading the module", || {
         // SAFETY: valid runtime and string per the header.
         let (Some(rt), Some(path)) = (unsafe { rt.as_ref() }, unsafe { text(path) }) else {
             return Err("no runtime or no path".to_string());
@@ -258,22 +296,8 @@ pub unsafe extern "C" fn wasm_runtime_load_module(
         rt.load_module(Path::new(path.as_ref()))
             .map(|m| Arc::as_ptr(&m))
             .map_err(|e| e.to_string())
-    }));
-    match result {
-        Ok(Ok(module)) => module,
-        Ok(Err(message)) => {
-            write_str(errbuf, errlen, &message);
-            std::ptr::null()
-        }
-        Err(_) => {
-            write_str(
-                errbuf,
-                errlen,
-                "internal error (panic) while loading the module",
-            );
-            std::ptr::null()
-        }
-    }
+    })
+    .unwrap_or(std::ptr::null())
 }
 
 #[unsafe(no_mangle)]
@@ -282,26 +306,12 @@ pub unsafe extern "C" fn wasm_check_module_file(
     errbuf: *mut c_char,
     errlen: usize,
 ) -> c_int {
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    guarded(errbuf, errlen, "checking the module", || {
         // SAFETY: borrowed string.
         let path = unsafe { text(path) }.ok_or_else(|| "no path".to_string())?;
         check_module_file(Path::new(path.as_ref())).map_err(|e| e.to_string())
-    }));
-    match result {
-        Ok(Ok(())) => 0,
-        Ok(Err(message)) => {
-            write_str(errbuf, errlen, &message);
-            -1
-        }
-        Err(_) => {
-            write_str(
-                errbuf,
-                errlen,
-                "internal error (panic) while checking the module",
-            );
-            -1
-        }
-    }
+    })
+    .map_or(-1, |()| 0)
 }
 
 #[unsafe(no_mangle)]
@@ -311,22 +321,8 @@ pub unsafe extern "C" fn wasm_parse_size(
     errbuf: *mut c_char,
     errlen: usize,
 ) -> c_int {
-    // SAFETY: borrowed string.
-    match unsafe { text(input) }.map(|t| parse_size(&t)) {
-        Some(Ok(v)) if !out.is_null() => {
-            // SAFETY: caller-owned output.
-            unsafe { *out = v };
-            0
-        }
-        Some(Err(message)) => {
-            write_str(errbuf, errlen, &message);
-            -1
-        }
-        _ => {
-            write_str(errbuf, errlen, "no size given");
-            -1
-        }
-    }
+    // SAFETY: borrowed string and caller-owned output, per the header.
+    unsafe { parse_into(input, out, errbuf, errlen, parse_size) }
 }
 
 #[unsafe(no_mangle)]
@@ -336,22 +332,10 @@ pub unsafe extern "C" fn wasm_parse_duration_ms(
     errbuf: *mut c_char,
     errlen: usize,
 ) -> c_int {
-    // SAFETY: borrowed string.
-    match unsafe { text(input) }.map(|t| parse_duration(&t)) {
-        Some(Ok(v)) if !out_ms.is_null() => {
-            // SAFETY: caller-owned output.
-            unsafe { *out_ms = u64::try_from(v.as_millis()).unwrap_or(u64::MAX) };
-            0
-        }
-        Some(Err(message)) => {
-            write_str(errbuf, errlen, &message);
-            -1
-        }
-        _ => {
-            write_str(errbuf, errlen, "no duration given");
-            -1
-        }
-    }
+    let millis =
+        |t: &str| parse_duration(t).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    // SAFETY: borrowed string and caller-owned output, per the header.
+    unsafe { parse_into(input, out_ms, errbuf, errlen, millis) }
 }
 
 #[unsafe(no_mangle)]

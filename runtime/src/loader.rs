@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use wasmtime::{Engine, Module};
@@ -11,7 +11,7 @@ use wasmtime::{Engine, Module};
 use crate::atomic_file::write_atomic;
 use crate::digest::sha256_hex;
 use crate::error::RuntimeError;
-use crate::precompiled::{CwasmMeta, sidecar_path, verify};
+use crate::precompiled::{CwasmMeta, read_sidecar, sidecar_path, verify};
 use crate::runtime::{LoadOrigin, LoadedModule, LogLevel, Runtime};
 
 const WASM_MAGIC: &[u8] = b"\0asm";
@@ -128,10 +128,9 @@ impl Runtime {
     }
 
     fn load_cwasm(&self, path: &Path, image: &[u8]) -> Result<Arc<LoadedModule>, RuntimeError> {
-        let sidecar = sidecar_path(path);
-        let checked = fs::read_to_string(&sidecar)
-            .map_err(|e| format!("cannot read its sidecar {}: {e}", sidecar.display()))
-            .and_then(|text| CwasmMeta::parse(&text))
+        let meta = read_sidecar(path);
+        let checked = meta
+            .clone()
             .and_then(|meta| verify(&self.engine, image, &meta).map(|()| meta));
         match checked {
             Ok(meta) => {
@@ -157,7 +156,7 @@ impl Runtime {
                 self.insert(path, meta.wasm_sha256, module, LoadOrigin::Precompiled)
             }
             Err(reason) => {
-                let source = source_wasm_for(path);
+                let source = source_wasm_for(path, meta.ok().as_ref());
                 match source.filter(|s| s.is_file()) {
                     Some(source) => {
                         self.log(
@@ -186,25 +185,21 @@ impl Runtime {
         }
     }
 
-    fn cache_paths(&self, digest: &str) -> Option<(PathBuf, PathBuf)> {
+    /// Where the cache keeps the compiled form of `digest` (its sidecar beside it).
+    fn cache_path(&self, digest: &str) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?.join(&self.compatibility[..16]);
-        let cwasm = dir.join(format!("{digest}.cwasm"));
-        let meta = sidecar_path(&cwasm);
-        Some((cwasm, meta))
+        Some(dir.join(format!("{digest}.cwasm")))
     }
 
     fn load_cached(&self, digest: &str) -> Option<Module> {
-        let (cwasm, meta_path) = self.cache_paths(digest)?;
+        let cwasm = self.cache_path(digest)?;
         let image = fs::read(&cwasm).ok()?;
-        let checked = fs::read_to_string(&meta_path)
-            .map_err(|e| format!("cannot read {}: {e}", meta_path.display()))
-            .and_then(|text| CwasmMeta::parse(&text))
-            .and_then(|meta| {
-                if meta.wasm_sha256 != digest {
-                    return Err("it was compiled from other bytes".into());
-                }
-                verify(&self.engine, &image, &meta)
-            });
+        let checked = read_sidecar(&cwasm).and_then(|meta| {
+            if meta.wasm_sha256 != digest {
+                return Err("it was compiled from other bytes".into());
+            }
+            verify(&self.engine, &image, &meta)
+        });
         if let Err(reason) = checked {
             self.log(
                 LogLevel::Warn,
@@ -226,7 +221,7 @@ impl Runtime {
     }
 
     fn write_cache(&self, digest: &str, module: &Module) {
-        let Some((cwasm, meta_path)) = self.cache_paths(digest) else {
+        let Some(cwasm) = self.cache_path(digest) else {
             return;
         };
         let result = module
@@ -241,7 +236,8 @@ impl Runtime {
                     source: None,
                 };
                 write_atomic(&cwasm, &image).map_err(|e| e.to_string())?;
-                write_atomic(&meta_path, meta.to_text().as_bytes()).map_err(|e| e.to_string())
+                write_atomic(&sidecar_path(&cwasm), meta.to_text().as_bytes())
+                    .map_err(|e| e.to_string())
             });
         match result {
             Ok(()) => self.log(
@@ -257,15 +253,30 @@ impl Runtime {
 }
 
 /// The `.wasm` a `.cwasm` was compiled from: the sidecar's `source`, else `NAME.wasm` beside it.
-fn source_wasm_for(cwasm: &Path) -> Option<PathBuf> {
+fn source_wasm_for(cwasm: &Path, meta: Option<&CwasmMeta>) -> Option<PathBuf> {
     let dir = cwasm.parent().unwrap_or_else(|| Path::new("."));
-    let from_meta = fs::read_to_string(sidecar_path(cwasm))
-        .ok()
-        .and_then(|t| CwasmMeta::parse(&t).ok())
-        .and_then(|m| m.source)
+    let from_meta = meta
+        .and_then(|m| m.source.as_deref())
         .filter(|s| !s.contains('/') && !s.starts_with('.'))
         .map(|s| dir.join(s));
     from_meta.or_else(|| Some(cwasm.with_extension("wasm")))
+}
+
+/// One engine per process for validating files (`apachectl -t`), never for running them.
+fn validation_engine() -> Result<&'static Engine, RuntimeError> {
+    static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let settings = crate::engine::EngineSettings {
+                pooling: false,
+                parallel_compilation: false,
+                ..Default::default()
+            };
+            Engine::new(&crate::engine::wasmtime_config(&settings, false))
+                .map_err(|e| format!("{e:#}"))
+        })
+        .as_ref()
+        .map_err(|e| RuntimeError::Engine(e.clone()))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, RuntimeError> {
@@ -284,28 +295,15 @@ fn short(digest: &str) -> &str {
 pub fn check_module_file(path: &Path) -> Result<(), RuntimeError> {
     let bytes = read(path)?;
     if bytes.starts_with(WASM_MAGIC) {
-        let engine = Engine::new(&crate::engine::wasmtime_config(
-            &crate::engine::EngineSettings {
-                pooling: false,
-                parallel_compilation: false,
-                ..Default::default()
-            },
-            false,
-        ))
-        .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        return Module::validate(&engine, &bytes).map_err(|e| RuntimeError::NotWasm {
+        return Module::validate(validation_engine()?, &bytes).map_err(|e| RuntimeError::NotWasm {
             path: path.display().to_string(),
             reason: format!("{e:#}"),
         });
     }
     if Engine::detect_precompiled(&bytes).is_some() {
-        let sidecar = sidecar_path(path);
-        let meta = fs::read_to_string(&sidecar)
-            .map_err(|e| format!("cannot read its sidecar {}: {e}", sidecar.display()))
-            .and_then(|t| CwasmMeta::parse(&t));
-        return match meta {
+        return match read_sidecar(path) {
             Ok(meta) if meta.cwasm_sha256 == sha256_hex(&bytes) => Ok(()),
-            Ok(_) => match source_wasm_for(path).filter(|s| s.is_file()) {
+            Ok(meta) => match source_wasm_for(path, Some(&meta)).filter(|s| s.is_file()) {
                 Some(source) => check_module_file(&source),
                 None => Err(RuntimeError::PrecompiledRefused {
                     path: path.display().to_string(),

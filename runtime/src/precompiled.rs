@@ -103,6 +103,14 @@ pub fn sidecar_path(cwasm: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Reads and parses the sidecar of `cwasm`; the error says which file and why.
+pub fn read_sidecar(cwasm: &Path) -> Result<CwasmMeta, String> {
+    let sidecar = sidecar_path(cwasm);
+    std::fs::read_to_string(&sidecar)
+        .map_err(|e| format!("cannot read its sidecar {}: {e}", sidecar.display()))
+        .and_then(|text| CwasmMeta::parse(&text))
+}
+
 /// Compiles `wasm` into a `.cwasm` image for `engine`.
 pub fn precompile(
     engine: &Engine,

@@ -81,24 +81,13 @@ impl Runtime {
     ) -> Result<Runtime, RuntimeError> {
         let built = build_engine(&settings)?;
         signals::save_trap_handlers();
-        let log = |level: LogLevel, msg: &str| {
-            if let Some(logger) = &logger {
-                logger(level, msg)
-            }
-        };
-        if let Some(why) = &built.pooling_fallback {
-            log(
-                LogLevel::Warn,
-                &format!("pooling allocator unavailable, using on-demand allocation: {why}"),
-            );
-        }
         let mut linker = Linker::new(&built.engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut RequestState| {
             &mut state.wasi
         })
         .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let compatibility = compatibility_hash(&built.engine);
-        Ok(Runtime {
+        let runtime = Runtime {
             settings,
             cache_dir,
             compatibility,
@@ -108,7 +97,14 @@ impl Runtime {
             ticker: OnceLock::new(),
             pooling: built.pooling,
             engine: built.engine,
-        })
+        };
+        if let Some(why) = &built.pooling_fallback {
+            runtime.log(
+                LogLevel::Warn,
+                &format!("pooling allocator unavailable, using on-demand allocation: {why}"),
+            );
+        }
+        Ok(runtime)
     }
 
     /// The settings this runtime was built with.

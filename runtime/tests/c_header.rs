@@ -44,6 +44,23 @@ fn c_layout() -> HashMap<String, usize> {
         .collect()
 }
 
+/// `("T.f", offset of f in T)`, named from the tokens themselves so a name cannot drift.
+macro_rules! field {
+    ($t:ident, $f:ident) => {
+        (
+            concat!(stringify!($t), ".", stringify!($f)),
+            offset_of!($t, $f),
+        )
+    };
+}
+
+/// `("T", size of T)`.
+macro_rules! size {
+    ($t:ident) => {
+        (stringify!($t), size_of::<$t>())
+    };
+}
+
 #[test]
 fn header_matches_the_rust_definitions() {
     let c = c_layout();
@@ -52,79 +69,37 @@ fn header_matches_the_rust_definitions() {
             "wasm_engine_settings_t",
             size_of::<wasm_engine_settings_t>(),
         ),
-        (
-            "wasm_engine_settings_t.opt_level",
-            offset_of!(wasm_engine_settings_t, opt_level),
-        ),
-        (
-            "wasm_engine_settings_t.pooling",
-            offset_of!(wasm_engine_settings_t, pooling),
-        ),
-        (
-            "wasm_engine_settings_t.pooling_max_instances",
-            offset_of!(wasm_engine_settings_t, pooling_max_instances),
-        ),
-        (
-            "wasm_engine_settings_t.cache_dir",
-            offset_of!(wasm_engine_settings_t, cache_dir),
-        ),
-        ("wasm_pair_t", size_of::<wasm_pair_t>()),
-        ("wasm_pair_t.value", offset_of!(wasm_pair_t, value)),
-        ("wasm_io_t", size_of::<wasm_io_t>()),
-        ("wasm_io_t.read_body", offset_of!(wasm_io_t, read_body)),
-        (
-            "wasm_io_t.write_headers",
-            offset_of!(wasm_io_t, write_headers),
-        ),
-        ("wasm_io_t.write_body", offset_of!(wasm_io_t, write_body)),
-        ("wasm_io_t.log_stderr", offset_of!(wasm_io_t, log_stderr)),
-        ("wasm_io_t.flush", offset_of!(wasm_io_t, flush)),
-        ("wasm_request_t", size_of::<wasm_request_t>()),
-        (
-            "wasm_request_t.entry_point",
-            offset_of!(wasm_request_t, entry_point),
-        ),
-        ("wasm_request_t.argv0", offset_of!(wasm_request_t, argv0)),
-        ("wasm_request_t.args", offset_of!(wasm_request_t, args)),
-        ("wasm_request_t.nargs", offset_of!(wasm_request_t, nargs)),
-        ("wasm_request_t.env", offset_of!(wasm_request_t, env)),
-        ("wasm_request_t.nenv", offset_of!(wasm_request_t, nenv)),
-        ("wasm_request_t.dirs", offset_of!(wasm_request_t, dirs)),
-        ("wasm_request_t.ndirs", offset_of!(wasm_request_t, ndirs)),
-        ("wasm_request_t.cgi", offset_of!(wasm_request_t, cgi)),
-        (
-            "wasm_request_t.map_cgi_filenames",
-            offset_of!(wasm_request_t, map_cgi_filenames),
-        ),
-        (
-            "wasm_request_t.timeout_ms",
-            offset_of!(wasm_request_t, timeout_ms),
-        ),
-        (
-            "wasm_request_t.memory_limit",
-            offset_of!(wasm_request_t, memory_limit),
-        ),
-        (
-            "wasm_request_t.output_limit",
-            offset_of!(wasm_request_t, output_limit),
-        ),
-        ("wasm_outcome_t", size_of::<wasm_outcome_t>()),
-        (
-            "wasm_outcome_t.exit_code",
-            offset_of!(wasm_outcome_t, exit_code),
-        ),
-        (
-            "wasm_outcome_t.output_started",
-            offset_of!(wasm_outcome_t, output_started),
-        ),
-        (
-            "wasm_outcome_t.body_bytes",
-            offset_of!(wasm_outcome_t, body_bytes),
-        ),
-        (
-            "wasm_outcome_t.message",
-            offset_of!(wasm_outcome_t, message),
-        ),
+        field!(wasm_engine_settings_t, opt_level),
+        field!(wasm_engine_settings_t, pooling),
+        field!(wasm_engine_settings_t, pooling_max_instances),
+        field!(wasm_engine_settings_t, cache_dir),
+        size!(wasm_pair_t),
+        field!(wasm_pair_t, value),
+        size!(wasm_io_t),
+        field!(wasm_io_t, read_body),
+        field!(wasm_io_t, write_headers),
+        field!(wasm_io_t, write_body),
+        field!(wasm_io_t, log_stderr),
+        field!(wasm_io_t, flush),
+        size!(wasm_request_t),
+        field!(wasm_request_t, entry_point),
+        field!(wasm_request_t, argv0),
+        field!(wasm_request_t, args),
+        field!(wasm_request_t, nargs),
+        field!(wasm_request_t, env),
+        field!(wasm_request_t, nenv),
+        field!(wasm_request_t, dirs),
+        field!(wasm_request_t, ndirs),
+        field!(wasm_request_t, cgi),
+        field!(wasm_request_t, map_cgi_filenames),
+        field!(wasm_request_t, timeout_ms),
+        field!(wasm_request_t, memory_limit),
+        field!(wasm_request_t, output_limit),
+        size!(wasm_outcome_t),
+        field!(wasm_outcome_t, exit_code),
+        field!(wasm_outcome_t, output_started),
+        field!(wasm_outcome_t, body_bytes),
+        field!(wasm_outcome_t, message),
         ("WASM_OPT_NONE", 0),
         ("WASM_OPT_SPEED", 1),
         ("WASM_OPT_SPEED_AND_SIZE", 2),

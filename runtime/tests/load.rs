@@ -29,6 +29,11 @@ fn logging_runtime(
     (Runtime::new(settings, cache, Some(logger)).unwrap(), lines)
 }
 
+/// Whether any logged line contains `text`.
+fn logged(log: &Mutex<Vec<String>>, text: &str) -> bool {
+    log.lock().unwrap().iter().any(|l| l.contains(text))
+}
+
 #[test]
 fn same_bytes_under_two_paths_compile_once() {
     let dir = tempdir();
@@ -83,12 +88,7 @@ fn cache_miss_writes_then_hit_loads_without_compiling() {
     std::fs::write(&wasm, printer(b"cached")).unwrap();
     let (rt1, log1) = logging_runtime(settings(), Some(cache.clone()));
     assert_eq!(rt1.load_module(&wasm).unwrap().origin, LoadOrigin::Compiled);
-    assert!(
-        log1.lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("wrote compiled module"))
-    );
+    assert!(logged(&log1, "wrote compiled module"));
     let (rt2, log2) = logging_runtime(settings(), Some(cache.clone()));
     assert_eq!(rt2.load_module(&wasm).unwrap().origin, LoadOrigin::Cache);
     assert!(
@@ -173,12 +173,7 @@ fn precompiled_module_loads_only_when_its_sidecar_vouches_for_it() {
     std::fs::write(&cwasm, &image).unwrap();
     let (rt, log) = logging_runtime(settings(), None);
     assert_eq!(rt.load_module(&cwasm).unwrap().origin, LoadOrigin::Compiled);
-    assert!(
-        log.lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("refusing precompiled"))
-    );
+    assert!(logged(&log, "refusing precompiled"));
 
     // No source to fall back on: an error, never executed.
     std::fs::remove_file(&wasm).unwrap();
@@ -210,12 +205,7 @@ fn precompiled_for_another_engine_falls_back_to_the_wasm() {
     .unwrap();
     let (rt, log) = logging_runtime(settings(), None);
     assert_eq!(rt.load_module(&cwasm).unwrap().origin, LoadOrigin::Compiled);
-    assert!(
-        log.lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("another engine"))
-    );
+    assert!(logged(&log, "another engine"));
 }
 
 #[test]
