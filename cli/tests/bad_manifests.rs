@@ -142,3 +142,40 @@ fn the_cli_reports_corpus_problems_as_json_and_text_with_exit_code_1() {
         assert!(!text.contains('\u{1b}'), "NO_COLOR output has escape codes");
     }
 }
+
+#[test]
+fn a_manifest_nested_1500_deep_is_a_diagnostic_not_a_stack_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deep.kdl");
+    let mut text = String::from("app \"deep\"\n");
+    for _ in 0..1500 {
+        text.push_str("a {\n");
+    }
+    for _ in 0..1500 {
+        text.push_str("}\n");
+    }
+    std::fs::write(&path, &text).unwrap();
+    for args in [&["check", "--json"][..], &["build", "--json"][..]] {
+        let out = Command::new(common::bin())
+            .args(args)
+            .arg(&path)
+            .output()
+            .unwrap();
+        // 1, not a signal (an abort on stack overflow has no exit code).
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let problems = json["problems"].as_array().unwrap();
+        assert_eq!(problems.len(), 1, "{json}");
+        assert_eq!(problems[0]["code"], "manifest::too-deep");
+        // The 65th `{` opens on line 66 (after the app line), column 3.
+        assert_eq!(
+            (problems[0]["line"].as_u64(), problems[0]["column"].as_u64()),
+            (Some(66), Some(3))
+        );
+    }
+}

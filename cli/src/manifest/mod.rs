@@ -3,6 +3,8 @@
 //! [`load`] reads a manifest and returns the model together with every problem found (syntax,
 //! schema, cross-references, files), so a single run reports them all.
 
+pub mod depth;
+pub mod host_dirs;
 pub mod parse;
 pub mod problem;
 pub mod reader;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 
 use miette::SourceSpan;
 use wasm_runtime::engine::OptLevel;
+use wasm_runtime::module_limits::{Limit, ModuleLimits};
 
 use crate::sources::{ModuleSource, ResolvedSource};
 use problem::Problem;
@@ -47,6 +50,27 @@ pub struct EngineBlock {
     pub pooling_max_instances: Option<u32>,
     /// `cache-dir` -> `WasmCacheDir` (absolute).
     pub cache_dir: Option<PathBuf>,
+    /// `module-limits key=value…` -> `WasmModuleLimits key=value…`.
+    pub module_limits: Option<ModuleLimitsDecl>,
+}
+
+/// The `module-limits` node: compile limits for the CLI's build and the server.
+#[derive(Clone, Debug, Default)]
+pub struct ModuleLimitsDecl {
+    /// The limits in effect (defaults for the keys not set).
+    pub limits: ModuleLimits,
+    /// The keys the manifest sets, with the value to write into `WasmModuleLimits`.
+    pub settings: Vec<(Limit, String)>,
+}
+
+impl EngineBlock {
+    /// The compile limits in effect: the manifest's, else the runtime's defaults.
+    pub fn limits(&self) -> ModuleLimits {
+        self.module_limits
+            .as_ref()
+            .map(|d| d.limits)
+            .unwrap_or_default()
+    }
 }
 
 /// The `server` node: what `mod-wasm up` listens on.
@@ -80,10 +104,10 @@ pub struct RouteSettings {
     pub args: Vec<String>,
     /// `env NAME VALUE` -> `WasmEnv`.
     pub env: Vec<(String, String)>,
-    /// `dir HOST` -> `WasmDir` (absolute host paths).
-    pub dirs: Vec<String>,
-    /// `map-dir GUEST HOST` -> `WasmMapDir` (host made absolute).
-    pub map_dirs: Vec<(String, String)>,
+    /// `dir HOST [readonly=#true]` -> `WasmDir HOST [ro]` (canonical host paths once checked).
+    pub dirs: Vec<HostDir>,
+    /// `map-dir GUEST HOST [readonly=#true]` -> `WasmMapDir GUEST HOST [ro]`.
+    pub map_dirs: Vec<MapDir>,
     /// `cgi` -> `WasmEnableCGI`.
     pub cgi: Option<bool>,
     /// `map-cgi-file-names` -> `WasmMapCGIFileNames`.
@@ -96,6 +120,26 @@ pub struct RouteSettings {
     pub memory_limit: Option<String>,
     /// `output-limit` -> `WasmOutputLimit` (as written; validated).
     pub output_limit: Option<String>,
+}
+
+/// A `dir` setting: a host folder preopened at the same path.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HostDir {
+    /// The host folder: absolute, and its canonical real path once the manifest is checked.
+    pub host: String,
+    /// `readonly=#true`: the module may read but not change it.
+    pub readonly: bool,
+}
+
+/// A `map-dir` setting: a host folder preopened as a guest path.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MapDir {
+    /// The path inside the module.
+    pub guest: String,
+    /// The host folder: absolute, and its canonical real path once the manifest is checked.
+    pub host: String,
+    /// `readonly=#true`: the module may read but not change it.
+    pub readonly: bool,
 }
 
 /// A `route "/PATH" module="NAME" { … }` node.
@@ -179,11 +223,34 @@ pub struct ReadError {
     pub source: std::io::Error,
 }
 
-/// Reads `path`, parses and validates it (including local module files and host folders).
+/// Largest manifest file read.
+pub const MAX_MANIFEST_SIZE: u64 = 16 << 20;
+
+/// Stack of the thread that parses a manifest: ample for [`depth::MAX_DEPTH`] levels, and a
+/// second line of defence should the depth pre-check ever miss a construct.
+const PARSE_STACK: usize = 64 << 20;
+
+/// Reads `path` (a regular file of at most [`MAX_MANIFEST_SIZE`]), parses and validates it
+/// (including local module files and host folders).
 pub fn load(path: &Path) -> Result<Checked, ReadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReadError {
+    let err = |source| ReadError {
         path: path.display().to_string(),
         source,
+    };
+    let bytes = crate::sources::regular::read_regular(path, MAX_MANIFEST_SIZE).map_err(|e| {
+        err(match e {
+            crate::sources::regular::RegularError::Io(e) => e,
+            crate::sources::regular::RegularError::Missing => {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory")
+            }
+            other => std::io::Error::other(other.to_string()),
+        })
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "it is not UTF-8 text",
+        ))
     })?;
     Ok(check_text(path, text))
 }
@@ -192,11 +259,12 @@ pub fn load(path: &Path) -> Result<Checked, ReadError> {
 pub fn check_text(path: &Path, text: String) -> Checked {
     let dir = absolute_dir(path);
     let text = Arc::new(text);
-    let (manifest, mut problems) = parse::parse(path, &dir, text);
+    let (mut manifest, mut problems) = parse_on_big_stack(path, &dir, text);
     let mut local = BTreeMap::new();
-    if !problems.iter().any(|p| p.code == "manifest::syntax") {
+    if !problems.iter().any(|p| parse::FATAL.contains(&p.code)) {
         problems.extend(validate::validate(&manifest));
         problems.extend(validate::check_files(&manifest, &mut local));
+        problems.extend(host_dirs::resolve(&mut manifest));
     }
     problems.sort_by_key(|p| p.span.offset());
     Checked {
@@ -204,6 +272,23 @@ pub fn check_text(path: &Path, text: String) -> Checked {
         problems,
         local,
     }
+}
+
+fn parse_on_big_stack(path: &Path, dir: &Path, text: Arc<String>) -> (Manifest, Vec<Problem>) {
+    let for_thread = text.clone();
+    std::thread::scope(|scope| {
+        let parser = std::thread::Builder::new()
+            .name("manifest-parse".into())
+            .stack_size(PARSE_STACK)
+            .spawn_scoped(scope, move || parse::parse(path, dir, for_thread));
+        match parser {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread to be had: parse here (the depth pre-check still bounds the recursion).
+            Err(_) => parse::parse(path, dir, text),
+        }
+    })
 }
 
 fn absolute_dir(path: &Path) -> PathBuf {

@@ -7,18 +7,27 @@ use std::sync::Arc;
 use kdl::{KdlDocument, KdlNode};
 use miette::SourceSpan;
 use wasm_runtime::engine::OptLevel;
+use wasm_runtime::module_limits::{Limit, ModuleLimits};
 use wasm_runtime::units::{parse_duration, parse_size};
 
 use super::problem::Problem;
 use super::reader::NodeReader;
 use super::schema::{
-    ENGINE_NODES, MODULE_PROPS, ROUTE_NODES, ROUTE_PROPS, SERVER_PROPS, TOP_NODES, home_of,
+    DIR_PROPS, ENGINE_NODES, MODULE_PROPS, ROUTE_NODES, ROUTE_PROPS, SERVER_PROPS, TOP_NODES,
+    home_of,
 };
 use super::suggest::did_you_mean;
-use super::{EngineBlock, Manifest, ModuleDecl, RouteDecl, RouteSettings, ServerBlock, Spanned};
+use super::{
+    EngineBlock, HostDir, Manifest, MapDir, ModuleDecl, ModuleLimitsDecl, RouteDecl, RouteSettings,
+    ServerBlock, Spanned,
+};
 use crate::sources::{ModuleSource, join_clean};
 
-/// Parses `text`; returns the (possibly partial) model and the problems found.
+/// Codes of problems that leave no document to validate.
+pub const FATAL: &[&str] = &["manifest::syntax", "manifest::too-deep"];
+
+/// Parses `text`; returns the (possibly partial) model and the problems found. Recursion in
+/// the KDL parser is bounded by [`super::depth::check`] first.
 pub fn parse(path: &Path, dir: &Path, text: Arc<String>) -> (Manifest, Vec<Problem>) {
     let mut manifest = Manifest {
         path: path.to_path_buf(),
@@ -31,6 +40,10 @@ pub fn parse(path: &Path, dir: &Path, text: Arc<String>) -> (Manifest, Vec<Probl
         routes: Vec::new(),
     };
     let mut problems = Vec::new();
+    if let Some(problem) = super::depth::check(&text) {
+        problems.push(problem);
+        return (manifest, problems);
+    }
     let doc = match text.parse::<KdlDocument>() {
         Ok(doc) => doc,
         Err(err) => {
@@ -199,6 +212,10 @@ impl<'a> Parser<'a> {
             return;
         }
         self.once(node, usize::MAX);
+        if name == "module-limits" {
+            engine.module_limits = Some(self.module_limits_node(node));
+            return;
+        }
         let dir = self.dir.to_path_buf();
         let mut r = self.reader(node);
         match name {
@@ -245,6 +262,48 @@ impl<'a> Parser<'a> {
             _ => unreachable!("checked against ENGINE_NODES"),
         }
         r.finish(&[], false);
+    }
+
+    /// `module-limits functions=50000 function-size="8M" …`: each value checked by the runtime's
+    /// own parser of `WasmModuleLimits` settings.
+    fn module_limits_node(&mut self, node: &KdlNode) -> ModuleLimitsDecl {
+        let mut r = self.reader(node);
+        r.expect_args(0, "module-limits functions=50000 function-size=\"8M\"");
+        let mut decl = ModuleLimitsDecl::default();
+        let mut limits = ModuleLimits::default();
+        for limit in Limit::ALL {
+            let key = limit.key();
+            let Some(value) = r.text_or_int_prop(key) else {
+                continue;
+            };
+            match limits.apply_setting(&format!("{key}={}", value.value)) {
+                Ok(()) => {
+                    let written = value.value.trim();
+                    let word = if written.chars().all(|c| c.is_ascii_alphanumeric()) {
+                        written.to_string()
+                    } else {
+                        limits.get(limit).to_string()
+                    };
+                    decl.settings.push((limit, word));
+                }
+                Err(why) => {
+                    let example = if limit.is_size() { "\"64M\"" } else { "50000" };
+                    r.push(
+                        Problem::error(
+                            "manifest::limit-value",
+                            format!("bad value for `{key}=`: {why}"),
+                            value.span,
+                            "not a usable limit",
+                        )
+                        .with_help(format!("for example: {key}={example}")),
+                    );
+                }
+            }
+        }
+        let keys: Vec<&str> = Limit::ALL.iter().map(|l| l.key()).collect();
+        r.finish(&keys, false);
+        decl.limits = limits;
+        decl
     }
 
     fn module_node(&mut self, node: &KdlNode) -> Option<ModuleDecl> {
@@ -342,6 +401,7 @@ impl<'a> Parser<'a> {
         }
         let dir = self.dir.to_path_buf();
         let mut r = self.reader(node);
+        let mut props: &[&str] = &[];
         match name {
             "arg" => {
                 if r.expect_args(1, "arg \"VALUE\"")
@@ -378,21 +438,32 @@ impl<'a> Parser<'a> {
                 }
             }
             "dir" => {
-                if r.expect_args(1, "dir \"/HOST/DIR\"")
+                props = DIR_PROPS;
+                let readonly = r.bool_prop("readonly").unwrap_or(false);
+                if r.expect_args(1, "dir \"/HOST/DIR\" [readonly=#true]")
                     && let Some(d) = r.string_arg(0, "folder")
                 {
                     let host = join_clean(&dir, &d.value);
-                    s.dirs.push(host.display().to_string());
+                    s.dirs.push(HostDir {
+                        host: host.display().to_string(),
+                        readonly,
+                    });
                     host_dirs.push(Spanned::new(host, d.span));
                 }
             }
             "map-dir" => {
-                if r.expect_args(2, "map-dir \"/GUEST\" \"HOST\"") {
+                props = DIR_PROPS;
+                let readonly = r.bool_prop("readonly").unwrap_or(false);
+                if r.expect_args(2, "map-dir \"/GUEST\" \"HOST\" [readonly=#true]") {
                     let guest = r.string_arg(0, "guest path");
                     let host = r.string_arg(1, "host folder");
                     if let (Some(guest), Some(h)) = (guest, host) {
                         let abs = join_clean(&dir, &h.value);
-                        s.map_dirs.push((guest.value, abs.display().to_string()));
+                        s.map_dirs.push(MapDir {
+                            guest: guest.value,
+                            host: abs.display().to_string(),
+                            readonly,
+                        });
                         host_dirs.push(Spanned::new(abs, h.span));
                     }
                 }
@@ -462,7 +533,7 @@ impl<'a> Parser<'a> {
             }
             _ => unreachable!("checked against ROUTE_NODES"),
         }
-        r.finish(&[], false);
+        r.finish(props, false);
     }
 }
 

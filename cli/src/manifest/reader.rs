@@ -261,6 +261,41 @@ impl<'a> NodeReader<'a> {
         self.string_of(entry, &format!("for `{key}=`"))
     }
 
+    /// The boolean property `key` (`#true`/`#false`).
+    pub fn bool_prop(&mut self, key: &str) -> Option<bool> {
+        let entry = self.prop(key)?;
+        match entry.value() {
+            KdlValue::Bool(b) => Some(*b),
+            other => {
+                let name = self.name();
+                let span = self.value_span(entry);
+                self.push(
+                    Problem::error(
+                        "manifest::type",
+                        format!(
+                            "`{name}` expects a boolean for `{key}=`, found {}",
+                            kind(other)
+                        ),
+                        span,
+                        "not a boolean",
+                    )
+                    .with_help(format!("write it as {key}=#true or {key}=#false")),
+                );
+                None
+            }
+        }
+    }
+
+    /// The property `key` as text: a string, or an integer written as its digits (for a parser
+    /// of sizes or counts to judge).
+    pub fn text_or_int_prop(&mut self, key: &str) -> Option<Spanned<String>> {
+        let entry = self.prop(key)?;
+        match entry.value() {
+            KdlValue::Integer(n) => Some(Spanned::new(n.to_string(), self.value_span(entry))),
+            _ => self.string_of(entry, &format!("for `{key}=`")),
+        }
+    }
+
     /// A string property that must be present; reports `manifest::missing-property` if absent.
     pub fn required_string_prop(&mut self, key: &str, example: &str) -> Option<Spanned<String>> {
         if self.prop(key).is_none() {

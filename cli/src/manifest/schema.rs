@@ -5,7 +5,13 @@
 pub const TOP_NODES: &[&str] = &["app", "engine", "server", "module", "route"];
 
 /// Nodes allowed inside `engine { }`.
-pub const ENGINE_NODES: &[&str] = &["opt-level", "pooling", "pooling-max-instances", "cache-dir"];
+pub const ENGINE_NODES: &[&str] = &[
+    "opt-level",
+    "pooling",
+    "pooling-max-instances",
+    "cache-dir",
+    "module-limits",
+];
 
 /// Nodes allowed inside `route { }`.
 pub const ROUTE_NODES: &[&str] = &[
@@ -26,6 +32,9 @@ pub const MODULE_PROPS: &[&str] = &["source", "sha256"];
 
 /// Properties of `route`.
 pub const ROUTE_PROPS: &[&str] = &["module"];
+
+/// Properties of `dir` and `map-dir`.
+pub const DIR_PROPS: &[&str] = &["readonly"];
 
 /// Properties of `server`.
 pub const SERVER_PROPS: &[&str] = &["listen"];

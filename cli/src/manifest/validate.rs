@@ -1,5 +1,6 @@
 //! Checks across nodes (missing `app`, duplicates, dangling references, route paths) and
-//! against the file system (module files, pins, host folders).
+//! against the file system (module files: regular files within the compile limits, pins).
+//! Host folders are checked (and made canonical) by [`super::host_dirs`].
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,8 @@ use miette::SourceSpan;
 use super::Manifest;
 use super::problem::Problem;
 use super::suggest::did_you_mean;
+use wasm_runtime::module_limits::LimitError;
+
 use crate::sources::local::{self, LocalError};
 use crate::sources::{ModuleSource, ResolvedSource};
 
@@ -130,10 +133,11 @@ pub fn valid_module_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
-/// Checks local module files (existence, Wasm, pin) and host folders; fills `resolved` with the
-/// local modules that passed.
+/// Checks local module files (a regular file, Wasm, compile limits, pin); fills `resolved` with
+/// the local modules that passed.
 pub fn check_files(m: &Manifest, resolved: &mut BTreeMap<String, ResolvedSource>) -> Vec<Problem> {
     let mut problems = Vec::new();
+    let limits = m.engine.limits();
     for module in &m.modules {
         let Some(ModuleSource::Path(path)) = &module.source else {
             continue;
@@ -141,7 +145,7 @@ pub fn check_files(m: &Manifest, resolved: &mut BTreeMap<String, ResolvedSource>
         if resolved.contains_key(&module.name.value) {
             continue;
         }
-        match local::resolve(path) {
+        match local::resolve(path, &limits) {
             Ok(source) => match pin_problem(module, &source) {
                 Some(problem) => problems.push(problem),
                 None => {
@@ -166,6 +170,30 @@ pub fn check_files(m: &Manifest, resolved: &mut BTreeMap<String, ResolvedSource>
                 module.source_span,
                 "not Wasm",
             )),
+            Err(LocalError::NotRegular { kind, .. }) => problems.push(
+                Problem::error(
+                    "manifest::not-a-file",
+                    format!("`{}` is {kind}, not a regular file", module.source_text),
+                    module.source_span,
+                    "not a regular file",
+                )
+                .with_help("a module source is a .wasm file"),
+            ),
+            Err(LocalError::TooLarge { size, cap, .. }) => problems.push(
+                Problem::error(
+                    "manifest::module-limit",
+                    format!(
+                        "`{}` is over the compile limit module-size: {size} bytes or more, the limit is {cap}",
+                        module.source_text
+                    ),
+                    module.source_span,
+                    "too large",
+                )
+                .with_help(LIMIT_HELP),
+            ),
+            Err(LocalError::OverLimit { error, .. }) => {
+                problems.push(limit_problem(module, &error));
+            }
             Err(e @ LocalError::Unreadable { .. }) => problems.push(Problem::error(
                 "manifest::unreadable",
                 e.to_string(),
@@ -174,27 +202,29 @@ pub fn check_files(m: &Manifest, resolved: &mut BTreeMap<String, ResolvedSource>
             )),
         }
     }
-    for route in &m.routes {
-        for dir in &route.host_dirs {
-            if !dir.value.is_dir() {
-                let what = if dir.value.exists() {
-                    "is not a folder"
-                } else {
-                    "does not exist"
-                };
-                problems.push(
-                    Problem::error(
-                        "manifest::missing-dir",
-                        format!("host folder `{}` {what}", dir.value.display()),
-                        dir.span,
-                        "no such folder",
-                    )
-                    .with_help("host paths are relative to the manifest's folder"),
-                );
-            }
-        }
-    }
     problems
+}
+
+const LIMIT_HELP: &str = "raise it in the manifest: engine { module-limits KEY=VALUE } \
+(written into wasm.conf as WasmModuleLimits, so the server agrees)";
+
+/// The `manifest::module-limit` problem of `module` over a compile limit.
+pub fn limit_problem(module: &super::ModuleDecl, error: &LimitError) -> Problem {
+    let message = match error {
+        LimitError::Exceeded { limit, value, max } => format!(
+            "module `{}` is over the compile limit {}: it has {value}, the limit is {max}",
+            module.name.value,
+            limit.key()
+        ),
+        other => format!("module `{}`: {other}", module.name.value),
+    };
+    Problem::error(
+        "manifest::module-limit",
+        message,
+        module.source_span,
+        "over a compile limit",
+    )
+    .with_help(LIMIT_HELP)
 }
 
 /// The `sha256-mismatch` problem when `module` pins a digest that `source` does not have.

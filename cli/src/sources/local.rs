@@ -1,10 +1,13 @@
-//! Local module files: read, recognise as a WebAssembly core module, hash.
+//! Local module files: read (a regular file, within the module-size limit), recognise as a
+//! WebAssembly core module, check against the compile limits, hash.
 
 use std::path::Path;
 
 use wasm_runtime::digest::sha256_hex;
+use wasm_runtime::module_limits::{Limit, LimitError, ModuleLimits, check_module};
 
 use super::ResolvedSource;
+use super::regular::{RegularError, read_regular};
 
 /// Why a local module file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +23,32 @@ pub enum LocalError {
         /// The cause.
         source: std::io::Error,
     },
+    /// It is a FIFO, a device, a directory or a socket.
+    #[error("module file `{path}` is {kind}, not a regular file")]
+    NotRegular {
+        /// The file.
+        path: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// It is over the module-size limit (refused before being read whole).
+    #[error("module file `{path}` is over the module-size limit of {cap} bytes")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// Its size, or a lower bound.
+        size: u64,
+        /// The limit.
+        cap: u64,
+    },
+    /// It is over a compile limit.
+    #[error("module file `{path}`: {error}")]
+    OverLimit {
+        /// The file.
+        path: String,
+        /// Which limit, the module's value and the limit.
+        error: LimitError,
+    },
     /// It is not a WebAssembly core module.
     #[error("`{path}` is not a WebAssembly module: {reason}")]
     NotWasm {
@@ -30,25 +59,37 @@ pub enum LocalError {
     },
 }
 
-/// Reads, checks and hashes the module at `path`.
-pub fn resolve(path: &Path) -> Result<ResolvedSource, LocalError> {
+/// Reads `path` as a module file: a regular file within the module-size limit of `limits`.
+pub fn read_module(path: &Path, limits: &ModuleLimits) -> Result<Vec<u8>, LocalError> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => LocalError::Missing(shown.clone()),
-        _ if path.is_dir() => LocalError::NotWasm {
-            path: shown.clone(),
-            reason: "it is a directory".into(),
+    read_regular(path, limits.get(Limit::ModuleSize)).map_err(|e| match e {
+        RegularError::Missing => LocalError::Missing(shown),
+        RegularError::NotRegular(kind) => LocalError::NotRegular { path: shown, kind },
+        RegularError::TooLarge { size, cap } => LocalError::TooLarge {
+            path: shown,
+            size,
+            cap,
         },
-        _ => LocalError::Unreadable {
-            path: shown.clone(),
-            source: e,
+        RegularError::Io(source) => LocalError::Unreadable {
+            path: shown,
+            source,
         },
-    })?;
+    })
+}
+
+/// Reads, checks (Wasm, compile limits) and hashes the module at `path`. A binary the limits
+/// walk cannot parse is left for the compiler to describe.
+pub fn resolve(path: &Path, limits: &ModuleLimits) -> Result<ResolvedSource, LocalError> {
+    let shown = path.display().to_string();
+    let bytes = read_module(path, limits)?;
     if let Some(reason) = not_wasm_reason(&bytes) {
         return Err(LocalError::NotWasm {
             path: shown,
             reason,
         });
+    }
+    if let Err(error @ LimitError::Exceeded { .. }) = check_module(&bytes, limits) {
+        return Err(LocalError::OverLimit { path: shown, error });
     }
     Ok(ResolvedSource {
         path: path.to_path_buf(),
@@ -104,8 +145,28 @@ mod tests {
     #[test]
     fn missing_file_is_reported_as_missing() {
         assert!(matches!(
-            resolve(Path::new("/nonexistent/x.wasm")),
+            resolve(Path::new("/nonexistent/x.wasm"), &ModuleLimits::default()),
             Err(LocalError::Missing(_))
+        ));
+    }
+
+    #[test]
+    fn devices_and_big_files_are_refused_before_reading() {
+        assert!(matches!(
+            resolve(Path::new("/dev/zero"), &ModuleLimits::default()),
+            Err(LocalError::NotRegular {
+                kind: "a character device",
+                ..
+            })
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.wasm");
+        std::fs::write(&path, vec![0u8; 4096]).unwrap();
+        let mut limits = ModuleLimits::default();
+        limits.apply_setting("module-size=1k").unwrap();
+        assert!(matches!(
+            resolve(&path, &limits),
+            Err(LocalError::TooLarge { cap: 1024, .. })
         ));
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod local;
 pub mod oci;
+pub mod regular;
 
 use std::path::{Path, PathBuf};
 
