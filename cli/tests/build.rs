@@ -1,5 +1,5 @@
 //! `mod-wasm build` through the real binary: reported counts (a second build with nothing changed
-//! compiles nothing), the bundle's contents, a failed build leaving the previous bundle untouched,
+//! compiles nothing: the CLI's cache), the bundle's contents, a failed build leaving the previous bundle untouched,
 //! and the OCI seam reporting on the `source=` span.
 
 mod common;
@@ -11,6 +11,7 @@ use wasm_runtime::precompiled::CwasmMeta;
 
 fn build_json(dir: &Path, so: &Path) -> (Output, serde_json::Value) {
     let out = Command::new(common::bin())
+        .env(common::CACHE_ENV, dir.join("compiled"))
         .args(["build", "--json", "--mod-wasm-so"])
         .arg(so)
         .arg(dir.join("app.kdl"))

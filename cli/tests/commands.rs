@@ -96,6 +96,7 @@ fn init_writes_a_starter_that_checks_and_builds() {
     assert_eq!(json["problems"].as_array().unwrap().len(), 0, "{json}");
     let so = common::fake_mod_wasm_so(dir.path());
     let build = Command::new(common::bin())
+        .env(common::CACHE_ENV, dir.path().join("compiled"))
         .args(["build", "--quiet", "--mod-wasm-so"])
         .arg(&so)
         .arg(&manifest)

@@ -32,9 +32,12 @@ fn wasm_conf_of_a_manifest_with_every_directive() {
     common::write_fixtures(&root);
     std::fs::write(root.join("other.wasm"), common::other_wasm()).unwrap();
     std::fs::copy(golden_dir().join("full.kdl"), root.join("app.kdl")).unwrap();
+    // Host folders are written as canonical paths: the link shows up as `data`.
+    std::os::unix::fs::symlink("data", root.join("link-to-data")).unwrap();
     let so = common::fake_mod_wasm_so(&root);
     let out = Command::new(common::bin())
         .current_dir(&root)
+        .env(common::CACHE_ENV, root.join("compiled"))
         .args(["build", "app.kdl", "--quiet", "--mod-wasm-so"])
         .arg(&so)
         .output()
@@ -94,6 +97,7 @@ fn templates_dir_overrides_the_builtin_template() {
     .unwrap();
     let so = common::fake_mod_wasm_so(root);
     let out = Command::new(common::bin())
+        .env(common::CACHE_ENV, root.join("compiled"))
         .args(["build", "--quiet", "--templates"])
         .arg(root)
         .arg("--mod-wasm-so")
@@ -109,6 +113,7 @@ fn templates_dir_overrides_the_builtin_template() {
     )
     .unwrap();
     let out = Command::new(common::bin())
+        .env(common::CACHE_ENV, root.join("compiled"))
         .args(["build", "--quiet", "--templates"])
         .arg(root)
         .arg("--mod-wasm-so")

@@ -1,5 +1,10 @@
-//! Precompiling modules into the bundle, in parallel, reusing every `.cwasm` that the previous
-//! bundle already holds for the same `.wasm` digest and engine compatibility hash.
+//! Precompiling modules into the bundle, in parallel.
+//!
+//! Every module is read once (a regular file within the module-size limit), checked against
+//! its digest and the compile limits before anything is compiled, and written from those very
+//! bytes. Compiled code is taken only from the CLI's own cache ([`super::cache`]), verified
+//! against its sidecar and this engine; a `.cwasm` found in the output folder is never read.
+//! Modules sharing a digest are compiled once.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,8 +13,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::ProgressBar;
 use wasm_runtime::digest::sha256_hex;
-use wasm_runtime::precompiled::{CwasmMeta, sidecar_path, write_precompiled};
+use wasm_runtime::engine::compatibility_hash;
+use wasm_runtime::module_limits::{Limit, LimitError, ModuleLimits, check_module};
+use wasm_runtime::precompiled::{CwasmMeta, precompile, sidecar_path};
 use wasmtime::Engine;
+
+use super::cache::CompiledCache;
+use super::files;
+use crate::sources::local::{LocalError, read_module};
 
 /// One module to put into `modules/`.
 #[derive(Clone, Debug)]
@@ -29,7 +40,7 @@ pub struct Outcome {
     pub name: String,
     /// SHA-256 of its `.cwasm`.
     pub cwasm_sha256: String,
-    /// True when compiled in this build, false when reused.
+    /// True when compiled in this build, false when taken from the cache or another module.
     pub compiled: bool,
 }
 
@@ -44,6 +55,14 @@ pub enum CompileError {
         /// Why.
         reason: String,
     },
+    /// The module is over a compile limit (the user's problem).
+    #[error("module `{name}`: {error}")]
+    Limit {
+        /// Module name.
+        name: String,
+        /// Which limit, the module's value and the limit.
+        error: LimitError,
+    },
     /// Reading or writing failed.
     #[error("module `{name}`: {source}")]
     Io {
@@ -54,107 +73,16 @@ pub enum CompileError {
     },
 }
 
-/// Reusable `.cwasm` files of a previous bundle's `modules/`, by `.wasm` digest.
-pub fn previous_cwasms(
-    modules_dir: &Path,
-    compatibility: &str,
-) -> HashMap<String, (PathBuf, CwasmMeta)> {
-    let mut found = HashMap::new();
-    let Ok(entries) = std::fs::read_dir(modules_dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("cwasm") {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(sidecar_path(&path)) else {
-            continue;
-        };
-        let Ok(meta) = CwasmMeta::parse(&text) else {
-            continue;
-        };
-        if meta.compatibility == compatibility
-            && meta.runtime_version == wasm_runtime::RUNTIME_VERSION
-        {
-            found.insert(meta.wasm_sha256.clone(), (path, meta));
-        }
-    }
-    found
-}
-
-/// Writes `NAME.wasm`, `NAME.cwasm` and `NAME.cwasm.meta` into `out` for every job: a `.cwasm`
-/// from `previous` is copied when its digests check out, otherwise the module is compiled.
-/// Distinct digests compile in parallel on up to `threads` threads; `progress` advances per module.
-pub fn compile_all(
-    engine: &Engine,
-    jobs: &[Job],
-    previous: &HashMap<String, (PathBuf, CwasmMeta)>,
-    out: &Path,
-    threads: usize,
-    progress: &ProgressBar,
-) -> Result<Vec<Outcome>, CompileError> {
-    let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; jobs.len()]);
-    let mut to_compile = Vec::new();
-    // Modules sharing a digest are compiled once: the first job compiles, the others copy.
-    let mut first_of_digest: HashMap<&str, usize> = HashMap::new();
-    let mut copies = Vec::new();
-    for (i, job) in jobs.iter().enumerate() {
-        copy_wasm(job, out)?;
-        if let Some(&first) = first_of_digest.get(job.sha256.as_str()) {
-            copies.push((i, first));
-            continue;
-        }
-        first_of_digest.insert(&job.sha256, i);
-        match previous
-            .get(&job.sha256)
-            .and_then(|(path, meta)| reuse(job, path, meta, out).transpose())
-        {
-            Some(result) => {
-                outcomes.lock().expect("outcomes")[i] = Some(result?);
-                progress.inc(1);
-            }
-            None => to_compile.push(i),
-        }
-    }
-    let next = AtomicUsize::new(0);
-    let failure: Mutex<Option<CompileError>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, to_compile.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&i) = to_compile.get(k) else { break };
-                    if failure.lock().expect("failure").is_some() {
-                        break;
-                    }
-                    progress.set_message(jobs[i].name.clone());
-                    match compile_one(engine, &jobs[i], out) {
-                        Ok(outcome) => outcomes.lock().expect("outcomes")[i] = Some(outcome),
-                        Err(e) => {
-                            failure.lock().expect("failure").get_or_insert(e);
-                        }
-                    }
-                    progress.inc(1);
-                }
-            });
-        }
-    });
-    if let Some(e) = failure.into_inner().expect("failure") {
-        return Err(e);
-    }
-    let mut outcomes = outcomes.into_inner().expect("outcomes");
-    for (i, first) in copies {
-        let source = outcomes[first].clone().expect("first of digest done");
-        let src = out.join(format!("{}.cwasm", jobs[first].name));
-        let outcome = link_cwasm(&jobs[i], &src, &source.cwasm_sha256, out)?;
-        outcomes[i] = Some(outcome);
-        progress.inc(1);
-    }
-    Ok(outcomes
-        .into_iter()
-        .map(|o| o.expect("every job done"))
-        .collect())
+/// How to compile: the engine, the limits every module must meet, the cache.
+pub struct Compiler<'a> {
+    /// The engine (the runtime's own configuration).
+    pub engine: &'a Engine,
+    /// Compile limits, checked before compiling.
+    pub limits: ModuleLimits,
+    /// The CLI's compiled-code cache, when usable.
+    pub cache: Option<&'a CompiledCache>,
+    /// Compile threads.
+    pub threads: usize,
 }
 
 fn io(name: &str) -> impl FnOnce(std::io::Error) -> CompileError + '_ {
@@ -164,77 +92,189 @@ fn io(name: &str) -> impl FnOnce(std::io::Error) -> CompileError + '_ {
     }
 }
 
-fn copy_wasm(job: &Job, out: &Path) -> Result<(), CompileError> {
-    std::fs::copy(&job.wasm_path, out.join(format!("{}.wasm", job.name)))
-        .map(|_| ())
-        .map_err(io(&job.name))
-}
-
-fn compile_one(engine: &Engine, job: &Job, out: &Path) -> Result<Outcome, CompileError> {
-    let wasm = std::fs::read(&job.wasm_path).map_err(io(&job.name))?;
-    if sha256_hex(&wasm) != job.sha256 {
+/// Reads a job's bytes, checks them against its digest and the limits.
+fn read_checked(job: &Job, limits: &ModuleLimits) -> Result<Vec<u8>, CompileError> {
+    let bytes = read_module(&job.wasm_path, limits).map_err(|e| match e {
+        LocalError::TooLarge { size, cap, .. } => CompileError::Limit {
+            name: job.name.clone(),
+            error: LimitError::Exceeded {
+                limit: Limit::ModuleSize,
+                value: size,
+                max: cap,
+            },
+        },
+        LocalError::Unreadable { source, .. } => CompileError::Io {
+            name: job.name.clone(),
+            source,
+        },
+        other => CompileError::Io {
+            name: job.name.clone(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    })?;
+    if sha256_hex(&bytes) != job.sha256 {
         return Err(CompileError::Io {
             name: job.name.clone(),
             source: std::io::Error::other("the file changed while building"),
         });
     }
-    let cwasm = out.join(format!("{}.cwasm", job.name));
-    let source = format!("{}.wasm", job.name);
-    match write_precompiled(engine, &wasm, &cwasm, Some(&source)) {
-        Ok(meta) => Ok(Outcome {
+    match check_module(&bytes, limits) {
+        Ok(_) => Ok(bytes),
+        Err(error @ LimitError::Exceeded { .. }) => Err(CompileError::Limit {
             name: job.name.clone(),
-            cwasm_sha256: meta.cwasm_sha256,
-            compiled: true,
+            error,
         }),
-        Err(wasm_runtime::RuntimeError::Compile { reason, .. }) => Err(CompileError::Invalid {
+        Err(LimitError::Malformed(reason)) => Err(CompileError::Invalid {
             name: job.name.clone(),
             reason,
         }),
-        Err(e) => Err(CompileError::Io {
+    }
+}
+
+impl Compiler<'_> {
+    /// Writes `NAME.wasm`, `NAME.cwasm` and `NAME.cwasm.meta` into `out` for every job (mode
+    /// 0644). Distinct digests compile in parallel; `progress` advances per module.
+    pub fn compile_all(
+        &self,
+        jobs: &[Job],
+        out: &Path,
+        progress: &ProgressBar,
+    ) -> Result<Vec<Outcome>, CompileError> {
+        // Every module is read and checked before anything is compiled.
+        let mut first_of_digest: HashMap<&str, usize> = HashMap::new();
+        let mut wasm: Vec<Option<Vec<u8>>> = vec![None; jobs.len()];
+        let mut copies = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            if let Some(&first) = first_of_digest.get(job.sha256.as_str()) {
+                copies.push((i, first));
+            } else {
+                first_of_digest.insert(&job.sha256, i);
+                wasm[i] = Some(read_checked(job, &self.limits)?);
+            }
+        }
+        let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; jobs.len()]);
+        let mut to_compile = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let Some(bytes) = &wasm[i] else { continue };
+            files::write_file(&out.join(format!("{}.wasm", job.name)), bytes)
+                .map_err(io(&job.name))?;
+            match self.cache.and_then(|c| c.get(self.engine, &job.sha256)) {
+                Some((image, meta)) => {
+                    write_cwasm(out, &job.name, &image, &meta).map_err(io(&job.name))?;
+                    outcomes.lock().expect("outcomes")[i] = Some(Outcome {
+                        name: job.name.clone(),
+                        cwasm_sha256: meta.cwasm_sha256,
+                        compiled: false,
+                    });
+                    progress.inc(1);
+                }
+                None => to_compile.push(i),
+            }
+        }
+        let next = AtomicUsize::new(0);
+        let failure: Mutex<Option<CompileError>> = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..self.threads.clamp(1, to_compile.len().max(1)) {
+                scope.spawn(|| {
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&i) = to_compile.get(k) else { break };
+                        if failure.lock().expect("failure").is_some() {
+                            break;
+                        }
+                        progress.set_message(jobs[i].name.clone());
+                        let bytes = wasm[i].as_deref().expect("read above");
+                        match self.compile_one(&jobs[i], bytes, out) {
+                            Ok(outcome) => outcomes.lock().expect("outcomes")[i] = Some(outcome),
+                            Err(e) => {
+                                failure.lock().expect("failure").get_or_insert(e);
+                            }
+                        }
+                        progress.inc(1);
+                    }
+                });
+            }
+        });
+        if let Some(e) = failure.into_inner().expect("failure") {
+            return Err(e);
+        }
+        let mut outcomes = outcomes.into_inner().expect("outcomes");
+        for (i, first) in copies {
+            let source = outcomes[first].clone().expect("first of digest done");
+            outcomes[i] = Some(copy_module(&jobs[i], &jobs[first], &source, out)?);
+            progress.inc(1);
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.expect("every job done"))
+            .collect())
+    }
+
+    fn compile_one(&self, job: &Job, wasm: &[u8], out: &Path) -> Result<Outcome, CompileError> {
+        let image = match precompile(self.engine, wasm, &format!("{}.wasm", job.name)) {
+            Ok(image) => image,
+            Err(wasm_runtime::RuntimeError::Compile { reason, .. }) => {
+                return Err(CompileError::Invalid {
+                    name: job.name.clone(),
+                    reason,
+                });
+            }
+            Err(e) => return Err(io(&job.name)(std::io::Error::other(e.to_string()))),
+        };
+        let meta = CwasmMeta {
+            runtime_version: wasm_runtime::RUNTIME_VERSION.to_string(),
+            compatibility: compatibility_hash(self.engine),
+            wasm_sha256: job.sha256.clone(),
+            cwasm_sha256: sha256_hex(&image),
+            source: None,
+        };
+        write_cwasm(out, &job.name, &image, &meta).map_err(io(&job.name))?;
+        if let Some(cache) = self.cache {
+            // A cache that cannot be written only costs a compile next time.
+            let _ = cache.put(&image, &meta);
+        }
+        Ok(Outcome {
             name: job.name.clone(),
-            source: std::io::Error::other(e.to_string()),
-        }),
+            cwasm_sha256: meta.cwasm_sha256,
+            compiled: true,
+        })
     }
 }
 
-/// Copies a previous `.cwasm` if its bytes still match its sidecar.
-fn reuse(
-    job: &Job,
-    path: &Path,
-    meta: &CwasmMeta,
-    out: &Path,
-) -> Result<Option<Outcome>, CompileError> {
-    let Ok(image) = std::fs::read(path) else {
-        return Ok(None);
+/// Writes `NAME.cwasm` and its sidecar (naming `NAME.wasm` as its source), the sidecar last.
+fn write_cwasm(out: &Path, name: &str, image: &[u8], meta: &CwasmMeta) -> std::io::Result<()> {
+    let cwasm = out.join(format!("{name}.cwasm"));
+    files::write_file(&cwasm, image)?;
+    let meta = CwasmMeta {
+        source: Some(format!("{name}.wasm")),
+        ..meta.clone()
     };
-    if sha256_hex(&image) != meta.cwasm_sha256 {
-        return Ok(None);
-    }
-    link_cwasm(job, path, &meta.cwasm_sha256, out).map(|mut o| {
-        o.compiled = false;
-        Some(o)
-    })
+    files::write_file(&sidecar_path(&cwasm), meta.to_text().as_bytes())
 }
 
-/// Puts a copy of `src` (a verified `.cwasm`) as `NAME.cwasm` with a fresh sidecar.
-fn link_cwasm(
+/// `job` has the same bytes as `first`: copy `first`'s files (written by this build) under
+/// `job`'s name.
+fn copy_module(
     job: &Job,
-    src: &Path,
-    cwasm_sha256: &str,
+    first: &Job,
+    done: &Outcome,
     out: &Path,
 ) -> Result<Outcome, CompileError> {
-    let dest = out.join(format!("{}.cwasm", job.name));
-    std::fs::copy(src, &dest).map_err(io(&job.name))?;
-    let src_meta = std::fs::read_to_string(sidecar_path(src)).map_err(io(&job.name))?;
-    let mut meta = CwasmMeta::parse(&src_meta).map_err(|e| CompileError::Io {
-        name: job.name.clone(),
-        source: std::io::Error::other(e),
-    })?;
-    meta.source = Some(format!("{}.wasm", job.name));
-    std::fs::write(sidecar_path(&dest), meta.to_text()).map_err(io(&job.name))?;
+    let src = |ext: &str| out.join(format!("{}.{ext}", first.name));
+    let dest = |ext: &str| out.join(format!("{}.{ext}", job.name));
+    files::copy_file(&src("wasm"), &dest("wasm")).map_err(io(&job.name))?;
+    files::copy_file(&src("cwasm"), &dest("cwasm")).map_err(io(&job.name))?;
+    let text = std::fs::read_to_string(sidecar_path(&src("cwasm"))).map_err(io(&job.name))?;
+    let meta = CwasmMeta::parse(&text).map_err(|e| io(&job.name)(std::io::Error::other(e)))?;
+    let meta = CwasmMeta {
+        source: Some(format!("{}.wasm", job.name)),
+        ..meta
+    };
+    files::write_file(&sidecar_path(&dest("cwasm")), meta.to_text().as_bytes())
+        .map_err(io(&job.name))?;
     Ok(Outcome {
         name: job.name.clone(),
-        cwasm_sha256: cwasm_sha256.to_string(),
+        cwasm_sha256: done.cwasm_sha256.clone(),
         compiled: false,
     })
 }

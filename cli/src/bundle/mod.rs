@@ -1,7 +1,10 @@
 //! `mod-wasm build`: from a checked manifest to a bundle folder —
 //! `modules/` (`.wasm`, `.cwasm`, sidecars), `bundle.lock` and `wasm.conf`.
 
+pub mod cache;
 pub mod compile;
+pub mod files;
+pub mod guard;
 pub mod lock;
 pub mod swap;
 
@@ -13,12 +16,14 @@ use indicatif::ProgressBar;
 use wasm_runtime::engine::{EngineSettings, build_engine, compatibility_hash};
 
 use crate::manifest::problem::Problem;
-use crate::manifest::validate::pin_problem;
+use crate::manifest::validate::{limit_problem, pin_problem};
 use crate::manifest::{Manifest, ModuleDecl};
 use crate::render::{EngineContext, RouteContext, Templates, WasmConfContext};
 use crate::sources::oci::{self, OciOptions};
 use crate::sources::{ModuleSource, ResolvedSource};
-use compile::{CompileError, Job};
+use cache::CompiledCache;
+use compile::{CompileError, Compiler, Job};
+use guard::OutRefusal;
 use lock::{BundleLock, LOCK_FORMAT, LockedEngine, LockedModule, LockedRoute};
 
 /// Inputs of a build besides the manifest.
@@ -34,6 +39,8 @@ pub struct BuildOptions {
     pub oci: OciOptions,
     /// Compile threads (modules compiled at once).
     pub threads: usize,
+    /// Root of the CLI's compiled-code cache (`None`: compile everything, cache nothing).
+    pub cache: Option<PathBuf>,
 }
 
 /// What a build did.
@@ -45,8 +52,12 @@ pub struct BuildReport {
     pub wasm_conf: PathBuf,
     /// Modules compiled in this build.
     pub compiled: usize,
-    /// Modules whose `.cwasm` was reused.
+    /// Modules whose `.cwasm` was reused (from the CLI's cache, or another module's bytes).
     pub reused: usize,
+    /// The compiled-code cache folder used.
+    pub cache: Option<PathBuf>,
+    /// Why the cache could not be used, if it could not.
+    pub cache_note: Option<String>,
     /// Wall-clock time of the build.
     #[serde(serialize_with = "as_millis")]
     pub elapsed: Duration,
@@ -72,6 +83,9 @@ pub enum BuildError {
     /// A template failed.
     #[error(transparent)]
     Render(#[from] crate::render::RenderError),
+    /// The bundle folder may not be replaced.
+    #[error(transparent)]
+    Out(#[from] OutRefusal),
     /// Writing the bundle failed.
     #[error("cannot write the bundle in `{path}`: {source}")]
     Io {
@@ -161,10 +175,20 @@ pub fn build(
     let built = build_engine(&settings).map_err(BuildError::Engine)?;
     let compatibility = compatibility_hash(&built.engine);
 
-    let out = absolute(&options.out);
+    let out = guard::check_out_dir(&absolute(&options.out), &m.path)?;
+    let (cache, cache_note) = match &options.cache {
+        Some(root) => match CompiledCache::open(root, &compatibility) {
+            Ok(cache) => (Some(cache), None),
+            Err(why) => (None, Some(why)),
+        },
+        None => (
+            None,
+            Some("no cache folder (set MOD_WASM_CACHE_DIR)".into()),
+        ),
+    };
     let staging = swap::Staging::new(&out).map_err(io_at(&out))?;
     let modules_dir = staging.path().join("modules");
-    std::fs::create_dir_all(&modules_dir).map_err(io_at(&modules_dir))?;
+    files::create_dir(&modules_dir).map_err(io_at(&modules_dir))?;
 
     let jobs: Vec<Job> = resolved
         .iter()
@@ -174,38 +198,43 @@ pub fn build(
             sha256: source.sha256.clone(),
         })
         .collect();
-    let previous = compile::previous_cwasms(&out.join("modules"), &compatibility);
     progress.set_length(jobs.len() as u64);
-    let outcomes = compile::compile_all(
-        &built.engine,
-        &jobs,
-        &previous,
-        &modules_dir,
-        options.threads,
-        progress,
-    )
-    .map_err(|e| match e {
-        CompileError::Invalid { name, reason } => {
-            let decl = &resolved
-                .iter()
-                .find(|(d, _)| d.name.value == name)
-                .expect("job")
-                .0;
-            BuildError::Problems(vec![
-                Problem::error(
-                    "manifest::compile",
-                    format!("module `{name}` does not compile"),
-                    decl.source_span,
-                    "invalid WebAssembly",
-                )
-                .with_help(reason),
-            ])
-        }
-        CompileError::Io { name, source } => BuildError::Io {
-            path: modules_dir.join(name),
-            source,
-        },
-    })?;
+    let compiler = Compiler {
+        engine: &built.engine,
+        limits: m.engine.limits(),
+        cache: cache.as_ref(),
+        threads: options.threads,
+    };
+    let decl_of = |name: &str| {
+        &resolved
+            .iter()
+            .find(|(d, _)| d.name.value == name)
+            .expect("job")
+            .0
+    };
+    let outcomes = compiler
+        .compile_all(&jobs, &modules_dir, progress)
+        .map_err(|e| match e {
+            CompileError::Limit { name, error } => {
+                BuildError::Problems(vec![limit_problem(decl_of(&name), &error)])
+            }
+            CompileError::Invalid { name, reason } => {
+                let decl = decl_of(&name);
+                BuildError::Problems(vec![
+                    Problem::error(
+                        "manifest::compile",
+                        format!("module `{name}` does not compile"),
+                        decl.source_span,
+                        "invalid WebAssembly",
+                    )
+                    .with_help(reason),
+                ])
+            }
+            CompileError::Io { name, source } => BuildError::Io {
+                path: modules_dir.join(name),
+                source,
+            },
+        })?;
     progress.finish_and_clear();
 
     let lock = BundleLock {
@@ -267,6 +296,8 @@ pub fn build(
         bundle: out,
         compiled,
         reused: outcomes.len() - compiled,
+        cache: cache.map(|c| c.dir().to_path_buf()),
+        cache_note,
         elapsed: started.elapsed(),
         pooling_fallback: built.pooling_fallback,
         lock,
@@ -275,7 +306,7 @@ pub fn build(
 
 fn write(dir: &Path, name: &str, text: &str) -> Result<(), BuildError> {
     let path = dir.join(name);
-    std::fs::write(&path, text).map_err(io_at(&path))
+    files::write_file(&path, text.as_bytes()).map_err(io_at(&path))
 }
 
 /// The template context of `wasm.conf` for a bundle at `bundle`.
@@ -292,6 +323,13 @@ pub fn wasm_conf_context(m: &Manifest, bundle: &Path, mod_wasm_so: &Path) -> Was
             pooling: m.engine.pooling,
             pooling_max_instances: m.engine.pooling_max_instances,
             cache_dir: m.engine.cache_dir.as_ref().map(|d| d.display().to_string()),
+            module_limits: m
+                .engine
+                .module_limits
+                .iter()
+                .flat_map(|d| &d.settings)
+                .map(|(limit, value)| format!("{}={value}", limit.key()))
+                .collect(),
         },
         routes: m
             .routes

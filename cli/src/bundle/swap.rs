@@ -30,7 +30,8 @@ impl Staging {
         if path.exists() {
             std::fs::remove_dir_all(&path)?;
         }
-        std::fs::create_dir_all(&path)?;
+        // The bundle folder is 0755 whatever the umask (see `files`).
+        super::files::create_dir(&path)?;
         Ok(Staging {
             path,
             target: target.to_path_buf(),

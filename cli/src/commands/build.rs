@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::apache::locate;
-use crate::bundle::{self, BuildError, BuildOptions, BuildReport};
+use crate::bundle::guard::{OutRefusal, check_out_dir};
+use crate::bundle::{self, BuildError, BuildOptions, BuildReport, absolute, cache};
 use crate::cli::{BuildArgs, BuildTarget};
 use crate::exit::CliError;
 use crate::manifest::Checked;
@@ -32,6 +33,9 @@ pub fn build_target(
         return Err(CliError::User(None));
     }
     let m = &checked.manifest;
+    let out_dir = target.out.clone().unwrap_or_else(|| default_out(&m.dir));
+    // Before anything slow: the bundle folder must be one this CLI may replace.
+    let out_dir = check_out_dir(&absolute(&out_dir), &m.path).map_err(out_refused)?;
     let mod_wasm_so = locate::mod_wasm_so(target.mod_wasm_so.as_deref()).map_err(|e| {
         CliError::user(miette::miette!(
             code = "apache::mod-wasm-missing",
@@ -47,7 +51,7 @@ pub fn build_target(
         progress: !out.quiet && !out.json,
     };
     let options = BuildOptions {
-        out: target.out.clone().unwrap_or_else(|| default_out(&m.dir)),
+        out: out_dir,
         templates: target.templates.clone(),
         mod_wasm_so,
         oci: oci.clone(),
@@ -56,6 +60,7 @@ pub fn build_target(
                 .map(usize::from)
                 .unwrap_or(1)
         }),
+        cache: cache::default_root(),
     };
     let result = bundle::resolve_modules(m, &checked.local, &oci).and_then(|resolved| {
         let progress = out.progress(resolved.len() as u64, "Compiling");
@@ -63,6 +68,9 @@ pub fn build_target(
     });
     match result {
         Ok(report) => {
+            if let Some(why) = &report.cache_note {
+                out.status(format!("warning: not using the compiled-code cache: {why}"));
+            }
             if let Some(why) = &report.pooling_fallback {
                 out.detail(format!(
                     "note: pooling allocator unavailable here ({why}); compiled code is the same"
@@ -79,6 +87,7 @@ pub fn build_target(
             }));
             Err(CliError::User(None))
         }
+        Err(BuildError::Out(refusal)) => Err(out_refused(refusal)),
         Err(BuildError::Render(e)) if target.templates.is_some() => {
             Err(CliError::user(miette::miette!(
                 code = "build::template",
@@ -99,6 +108,14 @@ pub fn build_target(
     }
 }
 
+fn out_refused(refusal: OutRefusal) -> CliError {
+    CliError::user(miette::miette!(
+        code = refusal.code(),
+        help = refusal.help(),
+        "refusing to build into this folder: {refusal}"
+    ))
+}
+
 /// The `--json` form of a build.
 pub fn report_json(report: &BuildReport) -> serde_json::Value {
     json!({
@@ -108,6 +125,7 @@ pub fn report_json(report: &BuildReport) -> serde_json::Value {
         "wasm_conf": report.wasm_conf,
         "compiled": report.compiled,
         "reused": report.reused,
+        "cache": report.cache,
         "elapsed_ms": report.elapsed.as_millis() as u64,
         "modules": report.lock.modules,
         "routes": report.lock.routes.iter().map(|r| &r.path).collect::<Vec<_>>(),
@@ -127,6 +145,9 @@ pub fn run(args: &BuildArgs, out: &Output) -> Result<(), CliError> {
         report.bundle.display(),
         report.wasm_conf.display()
     ));
+    if let Some(cache) = &report.cache {
+        out.detail(format!("  compiled-code cache: {}", cache.display()));
+    }
     for module in &report.lock.modules {
         out.detail(format!(
             "  module {}: sha256 {} ({})",

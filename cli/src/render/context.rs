@@ -15,6 +15,8 @@ pub struct EngineContext {
     pub pooling_max_instances: Option<u32>,
     /// `WasmCacheDir`, when set.
     pub cache_dir: Option<String>,
+    /// `WasmModuleLimits` words (`functions=50000`), only the keys the manifest sets.
+    pub module_limits: Vec<String>,
 }
 
 /// One `<Location>`.

@@ -31,6 +31,10 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The variable naming the CLI's compiled-code cache: tests point it into their own temporary
+/// folder, so counts of compiled and reused modules do not depend on earlier runs.
+pub const CACHE_ENV: &str = "MOD_WASM_CACHE_DIR";
+
 /// The built `mod-wasm` binary.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mod-wasm"))
