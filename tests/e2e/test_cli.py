@@ -50,23 +50,24 @@ def cli(built) -> Path:
     return CLI
 
 
-def mod_wasm(*args: str | Path, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Runs the CLI; with check, fails the test with its output on a non-zero exit."""
-    res = subprocess.run(
-        [str(CLI), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "NO_COLOR": "1", "MOD_WASM_SO": str(MOD_WASM_SO)},
-    )
+def mod_wasm(
+    *args: str | Path, check: bool = True, timeout: float = 300, cache: Path | None = None
+) -> subprocess.CompletedProcess:
+    """Runs the CLI (with `cache` as its compiled-code cache, when given); with check, fails the test
+    with its output on a non-zero exit."""
+    env = {**os.environ, "NO_COLOR": "1", "MOD_WASM_SO": str(MOD_WASM_SO)}
+    if cache is not None:
+        env["MOD_WASM_CACHE_DIR"] = str(cache)
+    res = subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
     if check:
         assert res.returncode == 0, f"mod-wasm {' '.join(map(str, args))} exited {res.returncode}:\n{res.stdout}\n{res.stderr}"
     return res
 
 
 def build(manifest: Path, out: Path) -> dict:
-    """`mod-wasm build --json MANIFEST --out OUT`: the parsed JSON report."""
-    res = mod_wasm("build", "--json", manifest, "--out", out)
+    """`mod-wasm build --json MANIFEST --out OUT`: the parsed JSON report. The compiled-code cache is
+    private to OUT's folder, so the compiled/reused counts do not depend on earlier runs."""
+    res = mod_wasm("build", "--json", manifest, "--out", out, cache=out.parent / "compiled-cache")
     report = json.loads(res.stdout)
     assert report["ok"] is True
     assert Path(report["wasm_conf"]) == out / "wasm.conf"
