@@ -18,6 +18,8 @@
 #include "apr_tables.h"
 #include "apr_buckets.h"
 #include "apr_lib.h"
+#include "apr_atomic.h"
+#include "apr_poll.h"
 
 #include "ap_config.h"
 #include "ap_mpm.h"
@@ -29,6 +31,9 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "util_script.h"
+#include "unixd.h"
+
+#include <unistd.h>
 
 #include "wasm_runtime.h"
 
@@ -50,6 +55,14 @@ typedef struct {
     const wasm_module_t *handle;   /* owned by the runtime; NULL when loading failed */
 } wasm_module_ref;
 
+/* One WasmDir/WasmMapDir directive: recorded while parsing, opened in post_config. In pconf. */
+typedef struct {
+    const char *guest;
+    const char *host;              /* absolute (relative ones are under ServerRoot) */
+    int read_only;
+    const wasm_dir_t *handle;      /* owned by the runtime; NULL when opening failed */
+} wasm_dir_ref;
+
 /* Per-directory configuration. Unset fields inherit from the enclosing section. */
 typedef struct {
     const char *location;          /* the <Location> path, for SCRIPT_NAME/PATH_INFO */
@@ -57,7 +70,7 @@ typedef struct {
     const char *root;
     apr_array_header_t *args;      /* const char * */
     apr_array_header_t *env;       /* wasm_pair_t */
-    apr_array_header_t *dirs;      /* wasm_pair_t: guest, host */
+    apr_array_header_t *dirs;      /* wasm_dir_ref * */
     int cgi;                       /* -1 unset */
     int map_cgi_filenames;         /* -1 unset */
     const char *entry_point;
@@ -72,6 +85,7 @@ typedef struct {
     int pooling;                   /* -1 unset */
     unsigned int pooling_max_instances;
     const char *cache_dir;
+    wasm_module_limits_t limits;   /* WasmModuleLimits; 0 fields: defaults */
 } wasm_server_conf;
 
 /* The process's runtime. It survives restarts (Apache unloads and reloads this module; the
@@ -79,8 +93,9 @@ typedef struct {
  * graceful restart reuses every unchanged module. */
 static wasm_runtime_t *runtime = NULL;
 #define WASM_RUNTIME_KEY "mod_wasm::runtime"
-/* Every WasmModule of the configuration being read (allocated in pconf). */
+/* Every WasmModule and every mapped folder of the configuration being read (in pconf). */
 static apr_array_header_t *module_refs = NULL;
+static apr_array_header_t *dir_refs = NULL;
 
 static void *create_wasm_dir_config(apr_pool_t *p, char *dir)
 {
@@ -188,21 +203,34 @@ static const char *add_env(cmd_parms *cmd, void *mconfig, const char *name, cons
     return NULL;
 }
 
-static const char *add_map_dir(cmd_parms *cmd, void *mconfig, const char *guest, const char *host)
+/* WasmMapDir guest host [ro|rw]: the folder is opened in post_config, never by path later. */
+static const char *add_map_dir(cmd_parms *cmd, void *mconfig, const char *guest, const char *host,
+                               const char *mode)
 {
     wasm_dir_conf *conf = mconfig;
-    wasm_pair_t *pair;
+    wasm_dir_ref *ref = apr_pcalloc(cmd->pool, sizeof(*ref));
     note_location(cmd, conf);
-    pair = apr_array_push(own_list(cmd->pool, &conf->dirs, sizeof(wasm_pair_t)));
-    pair->name = guest;
-    pair->value = host;
+    if (mode && strcasecmp(mode, "ro") && strcasecmp(mode, "rw")) {
+        return apr_psprintf(cmd->pool, "%s: the access mode must be ro or rw, not '%s'",
+                            cmd->cmd->name, mode);
+    }
+    ref->guest = guest;
+    ref->host = ap_server_root_relative(cmd->pool, host);
+    if (!ref->host) {
+        return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, host);
+    }
+    ref->read_only = mode && !strcasecmp(mode, "ro");
+    APR_ARRAY_PUSH(own_list(cmd->pool, &conf->dirs, sizeof(wasm_dir_ref *)), wasm_dir_ref *) = ref;
+    if (dir_refs) {
+        APR_ARRAY_PUSH(dir_refs, wasm_dir_ref *) = ref;
+    }
     return NULL;
 }
 
-/* WasmDir: the host folder under its own path. */
-static const char *add_dir(cmd_parms *cmd, void *mconfig, const char *host)
+/* WasmDir host [ro|rw]: the host folder under its own path. */
+static const char *add_dir(cmd_parms *cmd, void *mconfig, const char *host, const char *mode)
 {
-    return add_map_dir(cmd, mconfig, host, host);
+    return add_map_dir(cmd, mconfig, host, host, mode);
 }
 
 static const char *set_cgi(cmd_parms *cmd, void *mconfig, int on)
@@ -325,6 +353,21 @@ static const char *set_pooling_max_instances(cmd_parms *cmd, void *dummy, const 
     return NULL;
 }
 
+/* WasmModuleLimits key=value...: compile limits, validated by the runtime. */
+static const char *add_module_limit(cmd_parms *cmd, void *dummy, const char *setting)
+{
+    const char *err;
+    char msg[256];
+    wasm_server_conf *conf = engine_conf(cmd, &err);
+    if (err) {
+        return err;
+    }
+    if (wasm_parse_module_limit(setting, &conf->limits, msg, sizeof(msg)) != 0) {
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, msg);
+    }
+    return NULL;
+}
+
 static const char *set_cache_dir(cmd_parms *cmd, void *dummy, const char *dir)
 {
     const char *err;
@@ -348,10 +391,10 @@ static const command_rec wasm_cmds[] = {
                     "arguments passed to the module after argv[0]"),
     AP_INIT_TAKE2("WasmEnv", add_env, NULL, OR_ALL,
                   "an environment variable for the module: name and value"),
-    AP_INIT_TAKE1("WasmDir", add_dir, NULL, OR_ALL,
-                  "a host folder preopened at the same path inside the module"),
-    AP_INIT_TAKE2("WasmMapDir", add_map_dir, NULL, OR_ALL,
-                  "a host folder preopened inside the module: guest path, host path"),
+    AP_INIT_TAKE12("WasmDir", add_dir, NULL, OR_ALL,
+                   "a host folder preopened at the same path inside the module; ro: read-only"),
+    AP_INIT_TAKE23("WasmMapDir", add_map_dir, NULL, OR_ALL,
+                   "a host folder preopened inside the module: guest path, host path, [ro|rw]"),
     AP_INIT_FLAG("WasmEnableCGI", set_cgi, NULL, OR_ALL,
                  "On: CGI variables in the environment and CGI headers on stdout"),
     AP_INIT_FLAG("WasmMapCGIFileNames", set_map_cgi_filenames, NULL, OR_ALL,
@@ -372,6 +415,9 @@ static const command_rec wasm_cmds[] = {
                   "instance slots per process (default: threads per child + 8)"),
     AP_INIT_TAKE1("WasmCacheDir", set_cache_dir, NULL, RSRC_CONF,
                   "folder for compiled modules, reused across starts"),
+    AP_INIT_ITERATE("WasmModuleLimits", add_module_limit, NULL, RSRC_CONF,
+                    "compile limits: module-size=SIZE functions=N function-size=SIZE "
+                    "data-segments=N"),
     {NULL}
 };
 
@@ -395,6 +441,7 @@ static void log_from_runtime(wasm_log_level_t level, const char *message)
 static int wasm_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     module_refs = apr_array_make(pconf, 8, sizeof(wasm_module_ref *));
+    dir_refs = apr_array_make(pconf, 8, sizeof(wasm_dir_ref *));
     return OK;
 }
 
@@ -428,7 +475,16 @@ static int wasm_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
 {
     int i, failed = 0;
     int testing = ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST;
+    wasm_server_conf *sconf = ap_get_module_config(s->module_config, &wasm_module);
 
+    for (i = 0; testing && i < dir_refs->nelts; i++) {
+        wasm_dir_ref *ref = APR_ARRAY_IDX(dir_refs, i, wasm_dir_ref *);
+        char err[WASM_ERRLEN];
+        if (wasm_check_dir(ref->host, err, sizeof(err)) != 0) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "mod_wasm: %s", err);
+            failed = 1;
+        }
+    }
     for (i = 0; i < module_refs->nelts; i++) {
         wasm_module_ref *ref = APR_ARRAY_IDX(module_refs, i, wasm_module_ref *);
         char err[WASM_ERRLEN];
@@ -436,7 +492,7 @@ static int wasm_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
         ref->resolved = resolve_module_path(pconf, ref, s);
         if (testing) {
             /* apachectl -t: the file exists, is readable and is valid Wasm; nothing compiles. */
-            if (wasm_check_module_file(ref->resolved, err, sizeof(err)) != 0) {
+            if (wasm_check_module_file(ref->resolved, &sconf->limits, err, sizeof(err)) != 0) {
                 ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "mod_wasm: %s", err);
                 failed = 1;
             }
@@ -470,10 +526,21 @@ static void engine_settings(server_rec *s, wasm_engine_settings_t *settings)
     settings->cache_dir = conf->cache_dir;
 }
 
+/* Compile limits, and the user requests run as when it is not the one loading (root). */
+static void load_policy(server_rec *s, wasm_load_policy_t *policy)
+{
+    wasm_server_conf *conf = ap_get_module_config(s->module_config, &wasm_module);
+    memset(policy, 0, sizeof(*policy));
+    policy->limits = conf->limits;
+    policy->run_uid = ap_unixd_config.user_id != geteuid() ? (int64_t)ap_unixd_config.user_id
+                                                            : -1;
+}
+
 static int wasm_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                             server_rec *s)
 {
     wasm_engine_settings_t settings;
+    wasm_load_policy_t policy;
     char err[WASM_ERRLEN];
     int i, loaded = 0;
 
@@ -512,6 +579,16 @@ static int wasm_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     wasm_runtime_set_log(runtime, log_from_runtime);
 
     wasm_runtime_begin_load(runtime);
+    load_policy(s, &policy);
+    wasm_runtime_set_load_policy(runtime, &policy);
+    for (i = 0; i < dir_refs->nelts; i++) {
+        wasm_dir_ref *ref = APR_ARRAY_IDX(dir_refs, i, wasm_dir_ref *);
+        ref->handle = wasm_runtime_open_dir(runtime, ref->host, ref->read_only, err, sizeof(err));
+        if (!ref->handle) {
+            /* Keep serving everything else; routes mapping it answer 500 until fixed. */
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "mod_wasm: %s", err);
+        }
+    }
     for (i = 0; i < module_refs->nelts; i++) {
         wasm_module_ref *ref = APR_ARRAY_IDX(module_refs, i, wasm_module_ref *);
         if (!ref->resolved) {
@@ -557,18 +634,60 @@ typedef struct {
     int send_failed;
 } wasm_request_ctx;
 
-static long read_body(void *vctx, char *buf, size_t len)
+/* Waits until the client's socket is readable, at most `wait`. */
+static apr_status_t wait_readable(request_rec *r, apr_socket_t *sock, apr_interval_time_t wait)
+{
+    apr_pollfd_t pfd;
+    apr_int32_t ready;
+    apr_status_t rv;
+
+    memset(&pfd, 0, sizeof(pfd));
+    pfd.p = r->pool;
+    pfd.desc_type = APR_POLL_SOCKET;
+    pfd.reqevents = APR_POLLIN;
+    pfd.desc.s = sock;
+    do {
+        rv = apr_poll(&pfd, 1, &ready, wait);
+    } while (APR_STATUS_IS_EINTR(rv));   /* the next round re-checks the deadline */
+    return rv;
+}
+
+/* Reads request body bytes for the module, waiting at most `timeout_ms` (the module's time left)
+ * or the server's Timeout, whichever comes first. On a client's own connection the read is
+ * non-blocking and the wait is a poll with that bound, so a stalled upload cannot hold the
+ * worker past the module's deadline (mod_reqtimeout still applies its own limits). */
+static long read_body(void *vctx, char *buf, size_t len, apr_uint64_t timeout_ms)
 {
     wasm_request_ctx *ctx = vctx;
     request_rec *r = ctx->r;
+    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
+    apr_socket_t *sock = r->connection->master ? NULL : ap_get_conn_socket(r->connection);
     apr_status_t rv;
     apr_size_t n;
     apr_bucket *b;
 
     while (!ctx->body_done) {
         apr_brigade_cleanup(ctx->in);
-        rv = ap_get_brigade(r->input_filters, ctx->in, AP_MODE_READBYTES, APR_BLOCK_READ,
+        rv = ap_get_brigade(r->input_filters, ctx->in, AP_MODE_READBYTES,
+                            sock ? APR_NONBLOCK_READ : APR_BLOCK_READ,
                             len > APR_BUCKET_BUFF_SIZE * 8 ? APR_BUCKET_BUFF_SIZE * 8 : len);
+        if (sock && (APR_STATUS_IS_EAGAIN(rv)
+                     || (rv == APR_SUCCESS && APR_BRIGADE_EMPTY(ctx->in)))) {
+            apr_interval_time_t left = deadline - apr_time_now();
+            int module_deadline = left <= r->server->timeout;
+            if (left > 0) {
+                rv = wait_readable(r, sock, module_deadline ? left : r->server->timeout);
+                if (rv == APR_SUCCESS) {
+                    continue;
+                }
+            }
+            ctx->body_done = 1;
+            ctx->body_status = module_deadline ? HTTP_GATEWAY_TIME_OUT : HTTP_REQUEST_TIME_OUT;
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                          "mod_wasm: %s: no request body within %s", ctx->tag,
+                          module_deadline ? "the module's time limit" : "Timeout");
+            return -1;
+        }
         if (rv != APR_SUCCESS) {
             ctx->body_done = 1;
             ctx->body_status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
@@ -673,6 +792,49 @@ static void log_stderr(void *vctx, const char *line, size_t len)
     wasm_request_ctx *ctx = vctx;
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, ctx->r, "mod_wasm: %s: stderr: %.*s", ctx->tag,
                   (int)len, line);
+}
+
+static void log_notice(void *vctx, const char *message)
+{
+    wasm_request_ctx *ctx = vctx;
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, ctx->r, "mod_wasm: %s: %s", ctx->tag, message);
+}
+
+/* The request's folders as the runtime wants them; NULL (and a log line) if one is not open. */
+static const wasm_preopen_t *build_preopens(request_rec *r, wasm_dir_conf *conf)
+{
+    wasm_preopen_t *preopens;
+    int i;
+
+    if (!conf->dirs || conf->dirs->nelts == 0) {
+        return NULL;
+    }
+    preopens = apr_pcalloc(r->pool, sizeof(*preopens) * conf->dirs->nelts);
+    for (i = 0; i < conf->dirs->nelts; i++) {
+        wasm_dir_ref *ref = APR_ARRAY_IDX(conf->dirs, i, wasm_dir_ref *);
+        if (!ref->handle) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "mod_wasm: folder %s is not open (see the start-up log)", ref->host);
+            return NULL;
+        }
+        preopens[i].guest = ref->guest;
+        preopens[i].dir = ref->handle;
+    }
+    return preopens;
+}
+
+/* An exhausted instance pool: 503, logged once a second at most however many requests see it. */
+static int answer_busy(request_rec *r, const char *tag)
+{
+    static apr_uint32_t last_logged = 0;
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    if (apr_atomic_xchg32(&last_logged, now) != now) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      "mod_wasm: %s: every instance slot of this process is in use; answering "
+                      "503 (raise WasmPoolingMaxInstances)", tag);
+    }
+    apr_table_setn(r->err_headers_out, "Retry-After", "1");
+    return HTTP_SERVICE_UNAVAILABLE;
 }
 
 /* Environment variables of Apache's own process that never reach a module. */
@@ -797,6 +959,11 @@ static int wasm_handler(request_rec *r)
     env = build_env(r, conf);
 
     memset(&req, 0, sizeof(req));
+    req.dirs = build_preopens(r, conf);
+    req.ndirs = req.dirs ? (size_t)conf->dirs->nelts : 0;
+    if (conf->dirs && conf->dirs->nelts && !req.dirs) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     req.module = conf->module->handle;
     req.entry_point = conf->entry_point;
     req.argv0 = conf->module->path[0] ? ap_strrchr_c(conf->module->path, '/') : NULL;
@@ -805,8 +972,6 @@ static int wasm_handler(request_rec *r)
     req.nargs = conf->args ? (size_t)conf->args->nelts : 0;
     req.env = (const wasm_pair_t *)env->elts;
     req.nenv = (size_t)env->nelts;
-    req.dirs = conf->dirs ? (const wasm_pair_t *)conf->dirs->elts : NULL;
-    req.ndirs = conf->dirs ? (size_t)conf->dirs->nelts : 0;
     req.cgi = conf->cgi == 1;
     req.map_cgi_filenames = conf->map_cgi_filenames == 1;
     req.timeout_ms = conf->timeout_ms;
@@ -819,6 +984,7 @@ static int wasm_handler(request_rec *r)
     io.write_body = write_body;
     io.log_stderr = log_stderr;
     io.flush = flush_body;
+    io.log_notice = log_notice;
 
     wasm_runtime_run(runtime, &req, &io, &outcome);
 
@@ -843,7 +1009,11 @@ static int wasm_handler(request_rec *r)
         return OK;
     }
 
+    if (outcome.status == WASM_RUN_BUSY) {
+        return answer_busy(r, ctx.tag);
+    }
     if (outcome.status == WASM_RUN_CLIENT_GONE) {
+        r->connection->keepalive = AP_CONN_CLOSE;
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "mod_wasm: %s: %s", ctx.tag,
                       outcome.message);
         return OK;

@@ -10,6 +10,9 @@
  *  - wasm_module_t pointers are owned by the runtime. One returned by wasm_runtime_load_module()
  *    stays valid until the wasm_runtime_end_load() of a later load cycle that did not load it
  *    again, or until wasm_runtime_free().
+ *  - wasm_dir_t pointers are owned by the runtime. One returned by wasm_runtime_open_dir()
+ *    stays valid until the wasm_runtime_end_load() of the next load cycle, or until
+ *    wasm_runtime_free().
  *  - Every `const char *` and array passed in is borrowed for the duration of the call only;
  *    the runtime copies what it keeps. Strings are NUL-terminated UTF-8 unless a length is given.
  *  - Error messages are written into caller-owned buffers (errbuf, errlen), always NUL-terminated
@@ -35,6 +38,8 @@ extern "C" {
 typedef struct wasm_runtime wasm_runtime_t;
 /** A compiled module, ready to instantiate. Opaque; owned by its runtime. */
 typedef struct wasm_module wasm_module_t;
+/** A host folder opened once for mapping into modules. Opaque; owned by its runtime. */
+typedef struct wasm_dir wasm_dir_t;
 
 /** Cranelift optimisation level (WasmEngineOptLevel). */
 typedef enum {
@@ -53,6 +58,28 @@ typedef struct {
     /** Folder for compiled artifacts (WasmCacheDir), or NULL for none. Borrowed. */
     const char *cache_dir;
 } wasm_engine_settings_t;
+
+/** Compile limits (WasmModuleLimits), checked before a module is compiled; 0: the default. */
+typedef struct {
+    /** Largest module file in bytes (module-size). */
+    uint64_t max_module_size;
+    /** Most functions defined, nested modules of a component included (functions). */
+    uint64_t max_functions;
+    /** Largest function body in bytes (function-size). */
+    uint64_t max_function_size;
+    /** Most data segments (data-segments). */
+    uint64_t max_data_segments;
+} wasm_module_limits_t;
+
+/** What loading trusts and refuses. */
+typedef struct {
+    wasm_module_limits_t limits;
+    /**
+     * The uid requests run as (Apache's User) when it differs from the loading process's, else
+     * -1: a .cwasm (or its sidecar or folder) owned by that uid is refused.
+     */
+    int64_t run_uid;
+} wasm_load_policy_t;
 
 /** Log levels of messages the runtime sends to the host's log. */
 typedef enum {
@@ -86,16 +113,37 @@ void wasm_runtime_free(wasm_runtime_t *rt);
  */
 void wasm_runtime_child_init(wasm_runtime_t *rt);
 
-/** Starts a load cycle: modules not loaded again before wasm_runtime_end_load() are freed. */
+/**
+ * Starts a load cycle: modules not loaded again before wasm_runtime_end_load() are freed, and so
+ * are the folders opened in the cycle before.
+ */
 void wasm_runtime_begin_load(wasm_runtime_t *rt);
 
+/** Sets what the following loads trust and refuse (call before loading). */
+void wasm_runtime_set_load_policy(wasm_runtime_t *rt, const wasm_load_policy_t *policy);
+
 /**
- * Loads the module at `path` (a .wasm, or a .cwasm whose sidecar vouches for it), reusing the
- * compiled module when a module with the same content digest is already loaded. Returns NULL
- * and fills errbuf when the file is missing, unreadable, not Wasm, or fails to compile.
+ * Loads the module at `path` (a .wasm, or a .cwasm whose sidecar vouches for it and that only
+ * its owner can change), reusing the compiled module when the same bytes are already loaded.
+ * Returns NULL and fills errbuf when the file is missing, unreadable, not Wasm, over a compile
+ * limit, or fails to compile.
  */
 const wasm_module_t *wasm_runtime_load_module(wasm_runtime_t *rt, const char *path, char *errbuf,
                                               size_t errlen);
+
+/**
+ * Opens the host folder `host` (an absolute path with no symlink in it) for mapping into
+ * modules; every request mapping it gets this very folder, whatever happens to the path later.
+ * Non-zero `read_only`: modules may only read it. Returns NULL and fills errbuf on failure.
+ */
+const wasm_dir_t *wasm_runtime_open_dir(wasm_runtime_t *rt, const char *host, int read_only,
+                                        char *errbuf, size_t errlen);
+
+/**
+ * Checks that `host` could be opened by wasm_runtime_open_dir(). For `apachectl -t`.
+ * Returns 0 when fine, -1 and fills errbuf otherwise.
+ */
+int wasm_check_dir(const char *host, char *errbuf, size_t errlen);
 
 /**
  * Replaces the function receiving the runtime's log messages (NULL: none). Call it at every
@@ -107,10 +155,19 @@ void wasm_runtime_set_log(wasm_runtime_t *rt, wasm_log_fn log);
 void wasm_runtime_end_load(wasm_runtime_t *rt);
 
 /**
- * Checks, without compiling, that `path` exists, is readable and is valid Wasm (or a .cwasm
- * with a sidecar). For `apachectl -t`. Returns 0 when fine, -1 and fills errbuf otherwise.
+ * Checks, without compiling, that `path` exists, is readable and is valid Wasm within `limits`
+ * (NULL: the defaults), or a .cwasm with a sidecar. For `apachectl -t`. Returns 0 when fine,
+ * -1 and fills errbuf otherwise.
  */
-int wasm_check_module_file(const char *path, char *errbuf, size_t errlen);
+int wasm_check_module_file(const char *path, const wasm_module_limits_t *limits, char *errbuf,
+                           size_t errlen);
+
+/**
+ * Parses one `key=value` compile limit (`functions=50000`, `module-size=64M`) into *limits.
+ * Returns 0, or -1 and fills errbuf (unknown key, bad value).
+ */
+int wasm_parse_module_limit(const char *setting, wasm_module_limits_t *limits, char *errbuf,
+                            size_t errlen);
 
 /** Parses a size (`64M`, `1G`, `4096`). Returns 0 and sets *out, or -1 and fills errbuf. */
 int wasm_parse_size(const char *text, uint64_t *out, char *errbuf, size_t errlen);
@@ -121,11 +178,17 @@ int wasm_parse_duration_ms(const char *text, uint64_t *out_ms, char *errbuf, siz
 /** The runtime crate's version, a static string. */
 const char *wasm_runtime_version(void);
 
-/** A name/value pair (environment variable, or guest/host folder mapping). Borrowed. */
+/** A name/value pair (an environment variable). Borrowed. */
 typedef struct {
     const char *name;
     const char *value;
 } wasm_pair_t;
+
+/** A folder a request maps: the guest path and a folder from wasm_runtime_open_dir(). */
+typedef struct {
+    const char *guest;
+    const wasm_dir_t *dir;
+} wasm_preopen_t;
 
 /** What wasm_io_t.write_headers may answer. */
 typedef enum {
@@ -141,11 +204,13 @@ typedef enum {
 typedef struct {
     void *ctx;
     /**
-     * Reads up to `len` bytes of the request body into `buf`. Returns the number read,
-     * 0 at the end of the body, or -1 on error (client gone, body over LimitRequestBody,
-     * timeout): the module is then stopped and the run ends with WASM_RUN_BODY_ERROR.
+     * Reads up to `len` bytes of the request body into `buf`, waiting at most `timeout_ms`
+     * (what is left of the module's time limit). Returns the number read, 0 at the end of the
+     * body, or -1 on error (client gone, body over LimitRequestBody, timeout): the module is
+     * then stopped and the run ends with WASM_RUN_BODY_ERROR (WASM_RUN_TIMEOUT when the time
+     * limit has passed).
      */
-    long (*read_body)(void *ctx, char *buf, size_t len);
+    long (*read_body)(void *ctx, char *buf, size_t len, uint64_t timeout_ms);
     /**
      * CGI mode only: the module's complete CGI header block (every line, up to and including
      * the empty line), already checked to hold no NUL, no bare CR and no other control bytes.
@@ -162,6 +227,8 @@ typedef struct {
      * Returns 0, or -1 when the client is gone. May be NULL.
      */
     int (*flush)(void *ctx);
+    /** A notice about this request from the runtime (NUL-terminated). May be NULL. */
+    void (*log_notice)(void *ctx, const char *message);
 } wasm_io_t;
 
 /** One request: which module, and what the route grants it. All borrowed for the call. */
@@ -177,8 +244,8 @@ typedef struct {
     /** Environment: WasmEnv pairs and, in CGI mode, the CGI variables. */
     const wasm_pair_t *env;
     size_t nenv;
-    /** Preopened folders: name = guest path, value = host path (WasmDir, WasmMapDir). */
-    const wasm_pair_t *dirs;
+    /** Preopened folders (WasmDir, WasmMapDir), each opened at load time. */
+    const wasm_preopen_t *dirs;
     size_t ndirs;
     /** Non-zero: stdout starts with CGI headers (WasmEnableCGI On). */
     int cgi;
@@ -209,7 +276,9 @@ typedef enum {
     /** The request could not start (instantiation, folders, entry point). */
     WASM_RUN_SETUP_FAILED = 7,
     /** read_body failed (the host knows the HTTP status to send). */
-    WASM_RUN_BODY_ERROR = 8
+    WASM_RUN_BODY_ERROR = 8,
+    /** Every instance slot of this process is in use: answer 503 with Retry-After. */
+    WASM_RUN_BUSY = 9
 } wasm_run_status_t;
 
 /** The result of wasm_runtime_run(). Owned by the caller. */

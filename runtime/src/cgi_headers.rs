@@ -6,8 +6,22 @@
 //! `Name: value`, or a block larger than [`MAX_HEADER_BLOCK`]. It has no dependencies so the
 //! fuzz targets can include it directly.
 
-/// The largest header block accepted (Apache's own limit per line is 8 KiB).
+/// The largest header block accepted.
 pub const MAX_HEADER_BLOCK: usize = 64 * 1024;
+/// The longest header line accepted: Apache's parser holds a line in `MAX_STRING_LEN` (8192)
+/// bytes with its terminator, and answers a longer one with a misleading 502.
+pub const MAX_HEADER_LINE: usize = 8190;
+
+/// Response headers a module may not set: they frame the response or the connection, which is
+/// Apache's job (RFC 9110 §7.6.1 hop-by-hop fields, plus `Transfer-Encoding`); `Proxy-*` too.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+];
 
 /// Where the header block ends in `buf`, if it does: the length of the block including the
 /// empty line that ends it (`\n\n`, `\r\n\r\n` or a mix).
@@ -44,6 +58,21 @@ pub enum HeaderError {
         /// 1-based line number.
         line: usize,
     },
+    /// A line longer than [`MAX_HEADER_LINE`].
+    LineTooLong {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A `Status:` that is not a final status from 200 to 599.
+    BadStatus {
+        /// The value as written (cut to 64 bytes).
+        value: String,
+    },
+    /// A `Content-Length:` that is not one whole number (or two that differ).
+    BadContentLength {
+        /// The value as written (cut to 64 bytes).
+        value: String,
+    },
 }
 
 impl std::fmt::Display for HeaderError {
@@ -65,6 +94,19 @@ impl std::fmt::Display for HeaderError {
             HeaderError::Malformed { line } => {
                 write!(f, "CGI header line {line} is not `Name: value`")
             }
+            HeaderError::LineTooLong { line } => {
+                write!(
+                    f,
+                    "CGI header line {line} is longer than {MAX_HEADER_LINE} bytes"
+                )
+            }
+            HeaderError::BadStatus { value } => write!(
+                f,
+                "CGI `Status: {value}` refused (only final statuses 200 to 599)"
+            ),
+            HeaderError::BadContentLength { value } => {
+                write!(f, "CGI `Content-Length: {value}` is not a length")
+            }
         }
     }
 }
@@ -84,6 +126,9 @@ pub fn check_header_block(block: &[u8]) -> Result<(), HeaderError> {
         if line.is_empty() {
             return Ok(());
         }
+        if line.len() > MAX_HEADER_LINE {
+            return Err(HeaderError::LineTooLong { line: number });
+        }
         for &byte in line {
             if (byte < 0x20 && byte != b'\t') || byte == 0x7f {
                 return Err(HeaderError::ForbiddenByte { line: number, byte });
@@ -99,6 +144,81 @@ pub fn check_header_block(block: &[u8]) -> Result<(), HeaderError> {
         }
     }
     Err(HeaderError::Unterminated)
+}
+
+/// A checked header block with what a module may not set taken out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilteredHeaders {
+    /// The block to hand to the server's parser (ends with its empty line).
+    pub block: Vec<u8>,
+    /// Names of the fields dropped (hop-by-hop, framing), in order.
+    pub dropped: Vec<String>,
+    /// The module's `Content-Length`, which its body must then match exactly.
+    pub content_length: Option<u64>,
+}
+
+/// Checks `block` ([`check_header_block`]) and filters it: hop-by-hop and `Proxy-*` fields are
+/// dropped, `Status` must be 200–599, `Content-Length` must be one number (it is kept, and the
+/// caller holds the body to it).
+pub fn filter_header_block(block: &[u8]) -> Result<FilteredHeaders, HeaderError> {
+    check_header_block(block)?;
+    let mut out = FilteredHeaders {
+        block: Vec::with_capacity(block.len()),
+        dropped: Vec::new(),
+        content_length: None,
+    };
+    for raw in block.split_inclusive(|&b| b == b'\n') {
+        let line = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            out.block.extend_from_slice(raw);
+            break;
+        }
+        // check_header_block proved there is a colon and a token name before it.
+        let colon = line.iter().position(|&b| b == b':').unwrap_or(0);
+        let name = String::from_utf8_lossy(&line[..colon]).to_ascii_lowercase();
+        let value = String::from_utf8_lossy(&line[colon + 1..])
+            .trim()
+            .to_string();
+        if HOP_BY_HOP.contains(&name.as_str()) || name.starts_with("proxy-") {
+            out.dropped
+                .push(String::from_utf8_lossy(&line[..colon]).into_owned());
+            continue;
+        }
+        match name.as_str() {
+            "status" => check_status(&value)?,
+            "content-length" => {
+                let length = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+                    .ok_or_else(|| HeaderError::BadContentLength { value: cut(&value) })?;
+                if out.content_length.is_some_and(|l| l != length) {
+                    return Err(HeaderError::BadContentLength { value: cut(&value) });
+                }
+                out.content_length = Some(length);
+            }
+            _ => {}
+        }
+        out.block.extend_from_slice(raw);
+    }
+    Ok(out)
+}
+
+fn check_status(value: &str) -> Result<(), HeaderError> {
+    let code = value.split_ascii_whitespace().next().unwrap_or("");
+    let ok = code.len() == 3
+        && code.bytes().all(|b| b.is_ascii_digit())
+        && code.parse::<u16>().is_ok_and(|c| (200..=599).contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err(HeaderError::BadStatus { value: cut(value) })
+    }
+}
+
+fn cut(value: &str) -> String {
+    value.chars().take(64).collect()
 }
 
 /// RFC 9110 `tchar`.
@@ -155,5 +275,77 @@ mod tests {
         );
         let huge = vec![b'a'; MAX_HEADER_BLOCK + 1];
         assert_eq!(check_header_block(&huge), Err(HeaderError::TooLarge));
+        let long_line = format!("X-Long: {}\n\n", "a".repeat(MAX_HEADER_LINE));
+        assert_eq!(
+            check_header_block(long_line.as_bytes()),
+            Err(HeaderError::LineTooLong { line: 1 })
+        );
+    }
+
+    #[test]
+    fn drops_framing_and_hop_by_hop_fields() {
+        let block = b"Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\
+Keep-Alive: timeout=5\r\nUpgrade: h2c\r\nTrailer: X\r\nProxy-Connection: x\r\nTE: trailers\r\nX-Ok: 1\r\n\r\n";
+        let filtered = filter_header_block(block).unwrap();
+        assert_eq!(
+            filtered.block,
+            b"Content-Type: text/plain\r\nX-Ok: 1\r\n\r\n".to_vec()
+        );
+        assert_eq!(
+            filtered.dropped,
+            [
+                "Transfer-Encoding",
+                "Connection",
+                "Keep-Alive",
+                "Upgrade",
+                "Trailer",
+                "Proxy-Connection",
+                "TE"
+            ]
+        );
+        assert_eq!(filtered.content_length, None);
+    }
+
+    #[test]
+    fn statuses_outside_200_to_599_are_refused() {
+        for ok in ["200", "201 Created", "302 Found", "404", "599 x"] {
+            let block = format!("Status: {ok}\n\n");
+            assert!(filter_header_block(block.as_bytes()).is_ok(), "{ok}");
+        }
+        for bad in [
+            "100",
+            "101 Switching Protocols",
+            "199",
+            "600",
+            "99",
+            "2000",
+            "abc",
+            "",
+        ] {
+            let block = format!("Status: {bad}\n\n");
+            assert!(
+                matches!(
+                    filter_header_block(block.as_bytes()),
+                    Err(HeaderError::BadStatus { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn content_length_is_kept_and_checked() {
+        let filtered = filter_header_block(b"Content-Length: 12\n\n").unwrap();
+        assert_eq!(filtered.content_length, Some(12));
+        assert_eq!(filtered.block, b"Content-Length: 12\n\n".to_vec());
+        for bad in ["-1", "1 2", "0x10", "", "99999999999999999999999"] {
+            let block = format!("Content-Length: {bad}\n\n");
+            assert!(
+                filter_header_block(block.as_bytes()).is_err(),
+                "{bad:?} accepted"
+            );
+        }
+        assert!(filter_header_block(b"Content-Length: 1\nContent-Length: 2\n\n").is_err());
+        assert!(filter_header_block(b"Content-Length: 2\nContent-Length: 2\n\n").is_ok());
     }
 }

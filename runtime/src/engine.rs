@@ -117,6 +117,9 @@ pub fn wasmtime_config(settings: &EngineSettings, pooling: bool) -> Config {
         pool.total_core_instances(n)
             .total_memories(n)
             .total_tables(n)
+            // Each request runs on a fiber (so a blocked host call can be abandoned at its
+            // deadline): one stack per instance slot.
+            .total_stacks(n)
             .max_memories_per_module(1)
             .table_elements(POOLED_TABLE_ELEMENTS)
             // Guard pages and the reservation are virtual; a slot may grow to 4 GiB and the

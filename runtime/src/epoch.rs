@@ -1,7 +1,9 @@
-//! The epoch ticker: one thread per process that advances the engine's epoch, so a module past
-//! its `WasmTimeout` is interrupted at its next loop back-edge or function entry.
+//! The epoch ticker: one thread per process that advances the engine's epoch, so a module's
+//! deadline is checked (against the wall clock, see `request.rs`) at its next loop back-edge or
+//! function entry, at most one tick after it passed.
 //!
-//! Started in each child (never in Apache's parent, which forks: threads do not survive fork).
+//! Each tick also interrupts threads blocked in a host call past their deadline
+//! ([`crate::watchdog`]). Started in each child (never in Apache's parent, which forks: threads do not survive fork).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +35,7 @@ impl Ticker {
                         Some(engine) => engine.increment_epoch(),
                         None => break,
                     }
+                    crate::watchdog::kick_overdue();
                 }
             })
             .expect("spawn the epoch ticker thread");
@@ -43,23 +46,5 @@ impl Ticker {
 impl Drop for Ticker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Epoch ticks for a time limit (rounded up, at least one).
-pub fn ticks_for(limit: Duration) -> u64 {
-    let tick = TICK.as_millis() as u64;
-    (limit.as_millis() as u64).div_ceil(tick).max(1)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn ticks_round_up() {
-        use std::time::Duration;
-        assert_eq!(super::ticks_for(Duration::from_millis(1)), 1);
-        assert_eq!(super::ticks_for(Duration::from_millis(10)), 1);
-        assert_eq!(super::ticks_for(Duration::from_millis(11)), 2);
-        assert_eq!(super::ticks_for(Duration::from_secs(5)), 500);
     }
 }

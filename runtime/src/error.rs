@@ -28,6 +28,14 @@ pub enum RuntimeError {
         /// Why.
         reason: String,
     },
+    /// The module is over a compile limit (checked before compiling).
+    #[error("refusing to compile `{path}`: {reason}")]
+    CompileLimit {
+        /// The file.
+        path: String,
+        /// Which limit, the module's value and the limit.
+        reason: String,
+    },
     /// Compilation or validation failed.
     #[error("cannot compile `{path}`: {reason}")]
     Compile {

@@ -14,8 +14,10 @@ use std::time::Duration;
 use crate::engine::{EngineSettings, OptLevel};
 use crate::host_io::{BodyReadError, ClientGone, HeadersAnswer, HostIo};
 use crate::loader::check_module_file;
+use crate::mapped_dir::MappedDir;
+use crate::module_limits::ModuleLimits;
 use crate::request::{Limits, Request, RunStatus};
-use crate::runtime::{LoadedModule, LogLevel, Logger, Runtime};
+use crate::runtime::{LoadPolicy, LoadedModule, LogLevel, Logger, Runtime};
 use crate::units::{parse_duration, parse_size};
 
 /// `wasm_engine_settings_t`.
@@ -37,15 +39,33 @@ pub struct wasm_pair_t {
     pub value: *const c_char,
 }
 
+/// `wasm_preopen_t`.
+#[repr(C)]
+pub struct wasm_preopen_t {
+    pub guest: *const c_char,
+    pub dir: *const MappedDir,
+}
+
+/// `wasm_module_limits_t` is [`ModuleLimits`] (`#[repr(C)]`, four `u64`).
+pub type wasm_module_limits_t = ModuleLimits;
+
+/// `wasm_load_policy_t`.
+#[repr(C)]
+pub struct wasm_load_policy_t {
+    pub limits: wasm_module_limits_t,
+    pub run_uid: i64,
+}
+
 /// `wasm_io_t`.
 #[repr(C)]
 pub struct wasm_io_t {
     pub ctx: *mut c_void,
-    pub read_body: Option<unsafe extern "C" fn(*mut c_void, *mut c_char, usize) -> c_long>,
+    pub read_body: Option<unsafe extern "C" fn(*mut c_void, *mut c_char, usize, u64) -> c_long>,
     pub write_headers: Option<unsafe extern "C" fn(*mut c_void, *const c_char, usize) -> c_int>,
     pub write_body: Option<unsafe extern "C" fn(*mut c_void, *const c_char, usize) -> c_int>,
     pub log_stderr: Option<unsafe extern "C" fn(*mut c_void, *const c_char, usize)>,
     pub flush: Option<unsafe extern "C" fn(*mut c_void) -> c_int>,
+    pub log_notice: Option<unsafe extern "C" fn(*mut c_void, *const c_char)>,
 }
 
 /// `wasm_request_t`.
@@ -58,7 +78,7 @@ pub struct wasm_request_t {
     pub nargs: usize,
     pub env: *const wasm_pair_t,
     pub nenv: usize,
-    pub dirs: *const wasm_pair_t,
+    pub dirs: *const wasm_preopen_t,
     pub ndirs: usize,
     pub cgi: c_int,
     pub map_cgi_filenames: c_int,
@@ -87,6 +107,7 @@ pub const WASM_RUN_CLIENT_GONE: c_int = 5;
 pub const WASM_RUN_BAD_HEADERS: c_int = 6;
 pub const WASM_RUN_SETUP_FAILED: c_int = 7;
 pub const WASM_RUN_BODY_ERROR: c_int = 8;
+pub const WASM_RUN_BUSY: c_int = 9;
 
 /// The C status code and exit code for a run's status.
 pub fn status_code(status: &RunStatus) -> (c_int, c_int) {
@@ -100,6 +121,7 @@ pub fn status_code(status: &RunStatus) -> (c_int, c_int) {
         RunStatus::BadHeaders(_) => (WASM_RUN_BAD_HEADERS, 0),
         RunStatus::SetupFailed(_) => (WASM_RUN_SETUP_FAILED, 0),
         RunStatus::BodyReadFailed => (WASM_RUN_BODY_ERROR, 0),
+        RunStatus::Busy => (WASM_RUN_BUSY, 0),
     }
 }
 
@@ -282,6 +304,71 @@ pub unsafe extern "C" fn wasm_runtime_end_load(rt: *mut Runtime) {
 }
 
 #[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_runtime_set_load_policy(
+    rt: *mut Runtime,
+    policy: *const wasm_load_policy_t,
+) {
+    // SAFETY: valid runtime and policy per the header.
+    if let (Some(rt), Some(policy)) = (unsafe { rt.as_ref() }, unsafe { policy.as_ref() }) {
+        let policy = LoadPolicy {
+            limits: policy.limits,
+            run_uid: u32::try_from(policy.run_uid).ok(),
+        };
+        let _ = catch_unwind(AssertUnwindSafe(|| rt.set_load_policy(policy)));
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_runtime_open_dir(
+    rt: *mut Runtime,
+    host: *const c_char,
+    read_only: c_int,
+    errbuf: *mut c_char,
+    errlen: usize,
+) -> *const MappedDir {
+    guarded(errbuf, errlen, "opening the folder", || {
+        // SAFETY: valid runtime and string per the header.
+        let (Some(rt), Some(host)) = (unsafe { rt.as_ref() }, unsafe { text(host) }) else {
+            return Err("no runtime or no folder".to_string());
+        };
+        rt.open_dir(&host, read_only != 0)
+            .map(|d| Arc::as_ptr(&d))
+            .map_err(|e| e.to_string())
+    })
+    .unwrap_or(std::ptr::null())
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_check_dir(
+    host: *const c_char,
+    errbuf: *mut c_char,
+    errlen: usize,
+) -> c_int {
+    guarded(errbuf, errlen, "checking the folder", || {
+        // SAFETY: borrowed string.
+        let host = unsafe { text(host) }.ok_or_else(|| "no folder".to_string())?;
+        MappedDir::open(&host, true).map(drop)
+    })
+    .map_or(-1, |()| 0)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_parse_module_limit(
+    setting: *const c_char,
+    limits: *mut wasm_module_limits_t,
+    errbuf: *mut c_char,
+    errlen: usize,
+) -> c_int {
+    guarded(errbuf, errlen, "parsing the limit", || {
+        // SAFETY: borrowed string and caller-owned limits, per the header.
+        let setting = unsafe { text(setting) }.ok_or_else(|| "no value given".to_string())?;
+        let limits = unsafe { limits.as_mut() }.ok_or_else(|| "no limits given".to_string())?;
+        limits.apply_setting(&setting)
+    })
+    .map_or(-1, |()| 0)
+}
+
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn wasm_runtime_load_module(
     rt: *mut Runtime,
     path: *const c_char,
@@ -303,13 +390,15 @@ pub unsafe extern "C" fn wasm_runtime_load_module(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wasm_check_module_file(
     path: *const c_char,
+    limits: *const wasm_module_limits_t,
     errbuf: *mut c_char,
     errlen: usize,
 ) -> c_int {
     guarded(errbuf, errlen, "checking the module", || {
-        // SAFETY: borrowed string.
+        // SAFETY: borrowed string and limits (NULL: defaults).
         let path = unsafe { text(path) }.ok_or_else(|| "no path".to_string())?;
-        check_module_file(Path::new(path.as_ref())).map_err(|e| e.to_string())
+        let limits = unsafe { limits.as_ref() }.copied().unwrap_or_default();
+        check_module_file(Path::new(path.as_ref()), &limits).map_err(|e| e.to_string())
     })
     .map_or(-1, |()| 0)
 }
@@ -347,12 +436,15 @@ pub extern "C" fn wasm_runtime_version() -> *const c_char {
 struct CallbackIo<'a>(&'a wasm_io_t);
 
 impl HostIo for CallbackIo<'_> {
-    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyReadError> {
+    fn read_body(&mut self, buf: &mut [u8], time_left: Duration) -> Result<usize, BodyReadError> {
         let Some(read) = self.0.read_body else {
             return Ok(0);
         };
+        let millis = u64::try_from(time_left.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         // SAFETY: the host's callback with a writable buffer of `buf.len()` bytes.
-        let n = unsafe { read(self.0.ctx, buf.as_mut_ptr().cast(), buf.len()) };
+        let n = unsafe { read(self.0.ctx, buf.as_mut_ptr().cast(), buf.len(), millis) };
         usize::try_from(n)
             .map(|n| n.min(buf.len()))
             .map_err(|_| BodyReadError)
@@ -382,6 +474,13 @@ impl HostIo for CallbackIo<'_> {
         if let Some(log) = self.0.log_stderr {
             // SAFETY: the host's callback with a readable buffer.
             unsafe { log(self.0.ctx, line.as_ptr().cast(), line.len()) }
+        }
+    }
+    fn log_notice(&mut self, message: &str) {
+        if let Some(log) = self.0.log_notice {
+            let line = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+            // SAFETY: the host's callback with a NUL-terminated string valid for the call.
+            unsafe { log(self.0.ctx, line.as_ptr()) }
         }
     }
     fn flush(&mut self) -> Result<(), ClientGone> {
@@ -457,7 +556,16 @@ pub unsafe extern "C" fn wasm_runtime_run(
             .filter_map(|&a| unsafe { text(a) })
             .collect();
         let env = unsafe { pairs(req.env, req.nenv) };
-        let dirs = unsafe { pairs(req.dirs, req.ndirs) };
+        let mut dirs = Vec::with_capacity(req.ndirs);
+        for preopen in unsafe { slice(req.dirs, req.ndirs) } {
+            // SAFETY: borrowed guest string; a folder handed out by wasm_runtime_open_dir.
+            match (unsafe { text(preopen.guest) }, unsafe {
+                preopen.dir.as_ref()
+            }) {
+                (Some(guest), Some(dir)) => dirs.push((guest, dir)),
+                _ => return Err("a mapped folder is missing (see the start-up log)".to_string()),
+            }
+        }
         let nonzero = |v: u64| (v != 0).then_some(v);
         let request = Request {
             module,
@@ -465,7 +573,7 @@ pub unsafe extern "C" fn wasm_runtime_run(
             argv0: &argv0,
             args: args.iter().map(|a| a.as_ref()).collect(),
             env: env.iter().map(|(n, v)| (n.as_ref(), v.as_ref())).collect(),
-            dirs: dirs.iter().map(|(g, h)| (g.as_ref(), h.as_ref())).collect(),
+            dirs: dirs.iter().map(|(g, d)| (g.as_ref(), *d)).collect(),
             cgi: req.cgi != 0,
             map_cgi_filenames: req.map_cgi_filenames != 0,
             limits: Limits {

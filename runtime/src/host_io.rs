@@ -2,6 +2,8 @@
 //!
 //! The C API adapts Apache's callbacks to [`HostIo`]; Rust tests use an in-memory one.
 
+use std::time::Duration;
+
 /// What the host answers when it receives the CGI header block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HeadersAnswer {
@@ -24,15 +26,19 @@ pub struct ClientGone;
 /// One request's streams, implemented by the host. Called only on the thread running the
 /// request.
 pub trait HostIo {
-    /// Reads request body bytes into `buf`; `Ok(0)` at the end of the body. An error ends the
-    /// module's input (it sees end of file).
-    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyReadError>;
+    /// Reads request body bytes into `buf`, waiting at most `time_left` (the module's deadline);
+    /// `Ok(0)` at the end of the body. An error ends the module's input.
+    fn read_body(&mut self, buf: &mut [u8], time_left: Duration) -> Result<usize, BodyReadError>;
     /// CGI mode: the complete, checked header block, once, before any body.
     fn write_headers(&mut self, block: &[u8]) -> HeadersAnswer;
     /// Response body bytes.
     fn write_body(&mut self, bytes: &[u8]) -> Result<(), ClientGone>;
     /// One line of the module's stderr, without its newline.
     fn log_stderr(&mut self, line: &[u8]);
+    /// A notice about this request from the runtime (e.g. header fields it dropped).
+    fn log_notice(&mut self, message: &str) {
+        let _ = message;
+    }
     /// Pushes the body passed so far to the client now (called before the module may block
     /// on the request body).
     fn flush(&mut self) -> Result<(), ClientGone> {
@@ -59,6 +65,8 @@ pub struct MemoryIo {
     pub gone_after: Option<usize>,
     /// How many body bytes had been received at each flush.
     pub flushed_at: Vec<usize>,
+    /// Every runtime notice.
+    pub notices: Vec<String>,
 }
 
 impl MemoryIo {
@@ -69,7 +77,7 @@ impl MemoryIo {
 }
 
 impl HostIo for MemoryIo {
-    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyReadError> {
+    fn read_body(&mut self, buf: &mut [u8], _time_left: Duration) -> Result<usize, BodyReadError> {
         let rest = &self.body[self.body_pos..];
         let n = rest.len().min(buf.len());
         buf[..n].copy_from_slice(&rest[..n]);
@@ -96,5 +104,8 @@ impl HostIo for MemoryIo {
     fn flush(&mut self) -> Result<(), ClientGone> {
         self.flushed_at.push(self.output().len());
         Ok(())
+    }
+    fn log_notice(&mut self, message: &str) {
+        self.notices.push(message.to_string());
     }
 }

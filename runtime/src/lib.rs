@@ -15,17 +15,24 @@ pub mod error;
 pub mod ffi;
 pub mod host_io;
 pub mod loader;
+pub mod mapped_dir;
+pub mod module_limits;
+pub mod native_trust;
 pub mod precompiled;
 pub mod request;
 pub mod runtime;
 pub mod signals;
 pub mod streams;
 pub mod units;
+pub mod wasi_sleep;
+pub mod watchdog;
 
 pub use error::RuntimeError;
 pub use host_io::{HeadersAnswer, HostIo, MemoryIo};
+pub use mapped_dir::MappedDir;
+pub use module_limits::ModuleLimits;
 pub use request::{Limits, Outcome, Request, RunStatus};
-pub use runtime::{LoadOrigin, LoadedModule, LogLevel, Logger, Runtime};
+pub use runtime::{LoadOrigin, LoadPolicy, LoadedModule, LogLevel, Logger, Runtime};
 
 /// This crate's version, recorded in every `.cwasm` sidecar and bundle lock.
 pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -11,6 +11,8 @@ use wasmtime::{Engine, Module};
 use crate::atomic_file::write_atomic;
 use crate::digest::sha256_hex;
 use crate::error::RuntimeError;
+use crate::module_limits::{ModuleLimits, check_module};
+use crate::native_trust::check_native_code_trust;
 use crate::precompiled::{CwasmMeta, read_sidecar, sidecar_path, verify};
 use crate::runtime::{LoadOrigin, LoadedModule, LogLevel, Runtime};
 
@@ -19,7 +21,10 @@ const WASM_MAGIC: &[u8] = b"\0asm";
 impl Runtime {
     /// Starts a load cycle: modules not loaded again before [`Runtime::end_load`] are freed.
     pub fn begin_load(&self) {
-        self.registry().kept.clear();
+        let mut registry = self.registry();
+        registry.kept.clear();
+        let current = std::mem::take(&mut registry.dirs);
+        registry.previous_dirs = current;
     }
 
     /// Ends a load cycle, freeing every module it did not load. Returns how many were freed.
@@ -30,6 +35,7 @@ impl Runtime {
         registry.by_digest.retain(|digest, _| kept.contains(digest));
         let freed = before - registry.by_digest.len();
         registry.kept = kept;
+        registry.previous_dirs.clear();
         freed
     }
 
@@ -62,9 +68,11 @@ impl Runtime {
         found
     }
 
+    /// Registers `module` under `key` (the digest of the bytes read); `digest` is the `.wasm`'s.
     fn insert(
         &self,
         path: &Path,
+        key: String,
         digest: String,
         module: Module,
         origin: LoadOrigin,
@@ -77,14 +85,14 @@ impl Runtime {
                 reason: format!("{e:#}"),
             })?;
         let loaded = Arc::new(LoadedModule {
-            digest: digest.clone(),
+            digest,
             module,
             pre,
             origin,
         });
         let mut registry = self.registry();
-        registry.kept.insert(digest.clone());
-        registry.by_digest.insert(digest, loaded.clone());
+        registry.kept.insert(key.clone());
+        registry.by_digest.insert(key, loaded.clone());
         Ok(loaded)
     }
 
@@ -106,8 +114,14 @@ impl Runtime {
                     short(&digest)
                 ),
             );
-            return self.insert(path, digest, module, LoadOrigin::Cache);
+            return self.insert(path, digest.clone(), digest, module, LoadOrigin::Cache);
         }
+        check_module(bytes, &self.load_policy().limits).map_err(|e| {
+            RuntimeError::CompileLimit {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }
+        })?;
         let started = Instant::now();
         let module =
             Module::from_binary(&self.engine, bytes).map_err(|e| RuntimeError::Compile {
@@ -124,17 +138,22 @@ impl Runtime {
             ),
         );
         self.write_cache(&digest, &module);
-        self.insert(path, digest, module, LoadOrigin::Compiled)
+        self.insert(path, digest.clone(), digest, module, LoadOrigin::Compiled)
     }
 
     fn load_cwasm(&self, path: &Path, image: &[u8]) -> Result<Arc<LoadedModule>, RuntimeError> {
         let meta = read_sidecar(path);
+        let run_uid = self.load_policy().run_uid;
         let checked = meta
             .clone()
-            .and_then(|meta| verify(&self.engine, image, &meta).map(|()| meta));
+            .and_then(|meta| verify(&self.engine, image, &meta).map(|()| meta))
+            .and_then(|meta| check_native_code_trust(path, run_uid).map(|()| meta));
         match checked {
             Ok(meta) => {
-                if let Some(found) = self.reuse(&meta.wasm_sha256) {
+                // Shared only with routes that name these very bytes: never by the `.wasm`
+                // digest the sidecar claims, which a forger can write.
+                let key = format!("cwasm:{}", sha256_hex(image));
+                if let Some(found) = self.reuse(&key) {
                     return Ok(found);
                 }
                 // SAFETY: the image's digest matches the sidecar written with it, and the sidecar's
@@ -153,7 +172,7 @@ impl Runtime {
                         short(&meta.wasm_sha256)
                     ),
                 );
-                self.insert(path, meta.wasm_sha256, module, LoadOrigin::Precompiled)
+                self.insert(path, key, meta.wasm_sha256, module, LoadOrigin::Precompiled)
             }
             Err(reason) => {
                 let source = source_wasm_for(path, meta.ok().as_ref());
@@ -194,12 +213,15 @@ impl Runtime {
     fn load_cached(&self, digest: &str) -> Option<Module> {
         let cwasm = self.cache_path(digest)?;
         let image = fs::read(&cwasm).ok()?;
-        let checked = read_sidecar(&cwasm).and_then(|meta| {
-            if meta.wasm_sha256 != digest {
-                return Err("it was compiled from other bytes".into());
-            }
-            verify(&self.engine, &image, &meta)
-        });
+        let run_uid = self.load_policy().run_uid;
+        let checked = check_native_code_trust(&cwasm, run_uid)
+            .and_then(|()| read_sidecar(&cwasm))
+            .and_then(|meta| {
+                if meta.wasm_sha256 != digest {
+                    return Err("it was compiled from other bytes".into());
+                }
+                verify(&self.engine, &image, &meta)
+            });
         if let Err(reason) = checked {
             self.log(
                 LogLevel::Warn,
@@ -290,11 +312,15 @@ fn short(digest: &str) -> &str {
     &digest[..digest.len().min(12)]
 }
 
-/// Checks, without compiling, that `path` is a readable, valid Wasm module, or a `.cwasm` whose
-/// sidecar matches its bytes. For `apachectl -t`.
-pub fn check_module_file(path: &Path) -> Result<(), RuntimeError> {
+/// Checks, without compiling, that `path` is a readable, valid Wasm module within `limits`, or a
+/// `.cwasm` whose sidecar matches its bytes. For `apachectl -t`.
+pub fn check_module_file(path: &Path, limits: &ModuleLimits) -> Result<(), RuntimeError> {
     let bytes = read(path)?;
     if bytes.starts_with(WASM_MAGIC) {
+        check_module(&bytes, limits).map_err(|e| RuntimeError::CompileLimit {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
         return Module::validate(validation_engine()?, &bytes).map_err(|e| RuntimeError::NotWasm {
             path: path.display().to_string(),
             reason: format!("{e:#}"),
@@ -304,7 +330,7 @@ pub fn check_module_file(path: &Path) -> Result<(), RuntimeError> {
         return match read_sidecar(path) {
             Ok(meta) if meta.cwasm_sha256 == sha256_hex(&bytes) => Ok(()),
             Ok(meta) => match source_wasm_for(path, Some(&meta)).filter(|s| s.is_file()) {
-                Some(source) => check_module_file(&source),
+                Some(source) => check_module_file(&source, limits),
                 None => Err(RuntimeError::PrecompiledRefused {
                     path: path.display().to_string(),
                     reason: "digest does not match its sidecar".into(),

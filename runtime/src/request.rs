@@ -1,15 +1,18 @@
 //! Running one request: a fresh store and WASI context per request, limits, and a verdict.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{
+    Func, PoolConcurrencyLimitError, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
+};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
-use crate::epoch::ticks_for;
 use crate::host_io::HostIo;
+use crate::mapped_dir::MappedDir;
 use crate::runtime::{LoadedModule, Runtime};
 use crate::streams::{IoBridge, OutputFailure};
+use crate::watchdog;
 
 /// Default `WasmTimeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -22,6 +25,8 @@ pub const DEFAULT_OUTPUT_LIMIT: u64 = 1 << 30;
 pub struct RequestState {
     pub(crate) wasi: WasiP1Ctx,
     limits: StoreLimits,
+    /// wasmtime-wasi's own `poll_oneoff`, made on first use (see [`crate::wasi_sleep`]).
+    pub(crate) original_poll_oneoff: Option<Func>,
 }
 
 /// Per-route limits; `None` means the default.
@@ -47,8 +52,8 @@ pub struct Request<'a> {
     pub args: Vec<&'a str>,
     /// Environment, in order.
     pub env: Vec<(&'a str, &'a str)>,
-    /// Preopened folders: (guest path, host path).
-    pub dirs: Vec<(&'a str, &'a str)>,
+    /// Preopened folders: (guest path, folder opened at load time).
+    pub dirs: Vec<(&'a str, &'a MappedDir)>,
     /// stdout starts with CGI headers.
     pub cgi: bool,
     /// Rewrite host paths in SCRIPT_FILENAME / PATH_TRANSLATED to guest paths.
@@ -78,6 +83,8 @@ pub enum RunStatus {
     SetupFailed(String),
     /// The request body could not be read; the host knows why.
     BodyReadFailed,
+    /// Every instance slot of this process is in use: try again shortly.
+    Busy,
 }
 
 /// The verdict on one request.
@@ -106,19 +113,26 @@ impl Outcome {
             RunStatus::BadHeaders(why) => format!("bad CGI headers: {why}"),
             RunStatus::SetupFailed(why) => format!("cannot start the module: {why}"),
             RunStatus::BodyReadFailed => "the request body could not be read".into(),
+            RunStatus::Busy => "every instance slot of this process is in use".into(),
         }
     }
 }
 
 impl Runtime {
     /// Runs `req` to completion on this thread, streaming through `io`.
+    ///
+    /// The deadline covers everything: Wasm code (epoch interruption), awaited host calls such as
+    /// sleeps (the run is abandoned at the deadline), host calls blocked in the kernel
+    /// ([`crate::watchdog`]) and waits for the request body (the host is told the time left).
     pub fn run(&self, req: &Request<'_>, io: &mut dyn HostIo) -> Outcome {
         self.ensure_ticker();
         let output_limit = req.limits.output.unwrap_or(DEFAULT_OUTPUT_LIMIT);
+        let timeout = req.limits.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let deadline = Instant::now() + timeout;
         // SAFETY: `bridge.detach()` runs before `io`'s borrow ends, and the store (which owns
         // the streams) is dropped inside `run_with`, on this thread.
-        let bridge = unsafe { IoBridge::attach(io, req.cgi, output_limit) };
-        let status = self.run_with(req, &bridge);
+        let bridge = unsafe { IoBridge::attach(io, req.cgi, output_limit, deadline) };
+        let status = self.run_with(req, &bridge, timeout, deadline);
         let outcome = Outcome {
             status,
             output_started: bridge.output_started(),
@@ -128,41 +142,77 @@ impl Runtime {
         outcome
     }
 
-    fn run_with(&self, req: &Request<'_>, bridge: &IoBridge) -> RunStatus {
+    fn run_with(
+        &self,
+        req: &Request<'_>,
+        bridge: &IoBridge,
+        timeout: Duration,
+        deadline: Instant,
+    ) -> RunStatus {
         let wasi = match build_wasi(req, bridge) {
             Ok(wasi) => wasi,
             Err(why) => return RunStatus::SetupFailed(why),
         };
         let memory = req.limits.memory.unwrap_or(DEFAULT_MEMORY_LIMIT);
-        let timeout = req.limits.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let limits = StoreLimitsBuilder::new()
             .memory_size(usize::try_from(memory).unwrap_or(usize::MAX))
             .trap_on_grow_failure(false)
             .build();
-        let mut store = Store::new(&self.engine, RequestState { wasi, limits });
+        let state = RequestState {
+            wasi,
+            limits,
+            original_poll_oneoff: None,
+        };
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(ticks_for(timeout));
-        store.epoch_deadline_trap();
-
-        let instance = match req.module.pre.instantiate(&mut store) {
-            Ok(instance) => instance,
-            Err(e) => return RunStatus::SetupFailed(format!("{e:#}")),
-        };
-        let entry = match instance.get_typed_func::<(), ()>(&mut store, req.entry_point) {
-            Ok(entry) => entry,
-            Err(_) => {
-                return RunStatus::SetupFailed(format!(
-                    "the module exports no function `{}` taking and returning nothing",
-                    req.entry_point
-                ));
+        // Checked on every epoch tick against the wall clock, so Wasm code stops at the very
+        // deadline the watchdog and the async timeout use (tick counts drift with sleep jitter).
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Continue(1))
             }
+        });
+
+        let pre = &req.module.pre;
+        let entry_point = req.entry_point;
+        let run = async {
+            let instance = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(Failure::Instantiate)?;
+            let entry = instance
+                .get_typed_func::<(), ()>(&mut store, entry_point)
+                .map_err(|_| Failure::NoEntryPoint)?;
+            entry.call_async(&mut store, ()).await.map_err(Failure::Run)
         };
-        let result = entry.call(&mut store, ());
+        let result = {
+            let _armed = watchdog::arm(deadline);
+            wasmtime_wasi::runtime::in_tokio(async {
+                tokio::time::timeout_at(deadline.into(), run)
+                    .await
+                    .unwrap_or(Err(Failure::Deadline))
+            })
+        };
         drop(store);
 
         let status = match result {
             Ok(()) => RunStatus::Ok,
-            Err(e) => {
+            Err(Failure::Deadline) => RunStatus::Timeout(timeout),
+            Err(Failure::NoEntryPoint) => RunStatus::SetupFailed(format!(
+                "the module exports no function `{}` taking and returning nothing",
+                req.entry_point
+            )),
+            Err(Failure::Instantiate(e)) => {
+                if e.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
+                    RunStatus::Busy
+                } else {
+                    RunStatus::SetupFailed(format!("{e:#}"))
+                }
+            }
+            Err(Failure::Run(e)) => {
                 if let Some(exit) = e.downcast_ref::<I32Exit>() {
                     if exit.0 == 0 {
                         RunStatus::Ok
@@ -170,13 +220,16 @@ impl Runtime {
                         RunStatus::ExitFailure(exit.0)
                     }
                 } else if let Some(failure) = bridge.failure() {
-                    failure_status(failure)
+                    failure_status(failure, timeout, deadline)
                 } else if let Some(trap) = e.downcast_ref::<Trap>() {
                     if *trap == Trap::Interrupt {
                         RunStatus::Timeout(timeout)
                     } else {
                         RunStatus::Trap(trap.to_string())
                     }
+                } else if Instant::now() >= deadline {
+                    // A host call cut short by the deadline (EINTR) surfaced as an error.
+                    RunStatus::Timeout(timeout)
                 } else {
                     RunStatus::Trap(format!("{e:#}"))
                 }
@@ -186,7 +239,7 @@ impl Runtime {
             RunStatus::Ok => {
                 bridge.finish(true);
                 match bridge.failure() {
-                    Some(failure) => failure_status(failure),
+                    Some(failure) => failure_status(failure, timeout, deadline),
                     None => RunStatus::Ok,
                 }
             }
@@ -198,13 +251,26 @@ impl Runtime {
     }
 }
 
-fn failure_status(failure: OutputFailure) -> RunStatus {
+/// Why the run future ended early.
+enum Failure {
+    Instantiate(wasmtime::Error),
+    NoEntryPoint,
+    Run(wasmtime::Error),
+    Deadline,
+}
+
+fn failure_status(failure: OutputFailure, timeout: Duration, deadline: Instant) -> RunStatus {
     match failure {
+        // A body read that failed because the deadline came is the module's time running out.
+        OutputFailure::BodyRead if Instant::now() >= deadline => RunStatus::Timeout(timeout),
         OutputFailure::OutputLimit(limit) => RunStatus::OutputLimit(limit),
         OutputFailure::ClientGone => RunStatus::ClientGone,
         OutputFailure::BadHeaders(e) => RunStatus::BadHeaders(e.to_string()),
         OutputFailure::HeadersRefused => RunStatus::BadHeaders("refused by the server".into()),
         OutputFailure::BodyRead => RunStatus::BodyReadFailed,
+        failure @ OutputFailure::LengthMismatch { .. } => {
+            RunStatus::BadHeaders(failure.to_string())
+        }
     }
 }
 
@@ -215,17 +281,23 @@ fn build_wasi(req: &Request<'_>, bridge: &IoBridge) -> Result<WasiP1Ctx, String>
     for arg in &req.args {
         builder.arg(arg);
     }
+    let host_dirs: Vec<(&str, &str)> = req.dirs.iter().map(|(g, d)| (*g, d.host())).collect();
     for (name, value) in &req.env {
         if req.map_cgi_filenames && matches!(*name, "SCRIPT_FILENAME" | "PATH_TRANSLATED") {
-            builder.env(name, map_to_guest(value, &req.dirs));
+            builder.env(name, map_to_guest(value, &host_dirs));
         } else {
             builder.env(name, value);
         }
     }
-    for (guest, host) in &req.dirs {
+    for (guest, dir) in &req.dirs {
+        let perms = if dir.read_only() {
+            FsPerms::ReadOnly
+        } else {
+            FsPerms::ReadWrite
+        };
         builder
-            .preopened_dir(host, guest, FsPerms::ReadWrite)
-            .map_err(|e| format!("cannot open folder `{host}` for `{guest}`: {e:#}"))?;
+            .preopened_dir(dir.handle_path(), guest, perms)
+            .map_err(|e| format!("cannot open folder `{}` for `{guest}`: {e:#}", dir.host()))?;
     }
     builder.stdin(bridge.stdin());
     builder.stdout(bridge.stdout());

@@ -9,6 +9,8 @@ use wasmtime::{Engine, InstancePre, Linker, Module};
 use crate::engine::{EngineSettings, build_engine, compatibility_hash};
 use crate::epoch::Ticker;
 use crate::error::RuntimeError;
+use crate::mapped_dir::MappedDir;
+use crate::module_limits::ModuleLimits;
 use crate::request::RequestState;
 use crate::signals;
 
@@ -41,9 +43,19 @@ pub enum LoadOrigin {
     Precompiled,
 }
 
+/// What loading trusts and refuses, set by the host before a load cycle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadPolicy {
+    /// Compile limits checked before any module is compiled.
+    pub limits: ModuleLimits,
+    /// The uid requests run as (Apache's `User`), when it differs from the loading process's:
+    /// a `.cwasm` that user owns is refused, since a module could have written it.
+    pub run_uid: Option<u32>,
+}
+
 /// A compiled module ready to instantiate: shared by every route that names the same bytes.
 pub struct LoadedModule {
-    /// SHA-256 of the module's `.wasm` bytes.
+    /// SHA-256 of the module's `.wasm` bytes (for a `.cwasm`: as its sidecar records it).
     pub digest: String,
     /// The compiled module.
     pub module: Module,
@@ -53,10 +65,14 @@ pub struct LoadedModule {
     pub origin: LoadOrigin,
 }
 
+/// Modules by the digest of the bytes actually read (`.wasm`, or `cwasm:` + the `.cwasm`'s), and
+/// the mapped folders of this load cycle and the one before.
 #[derive(Default)]
 pub(crate) struct Registry {
     pub(crate) by_digest: HashMap<String, Arc<LoadedModule>>,
     pub(crate) kept: HashSet<String>,
+    pub(crate) dirs: Vec<Arc<MappedDir>>,
+    pub(crate) previous_dirs: Vec<Arc<MappedDir>>,
 }
 
 /// One process's runtime.
@@ -68,6 +84,7 @@ pub struct Runtime {
     pub(crate) linker: Linker<RequestState>,
     pub(crate) registry: Mutex<Registry>,
     pub(crate) logger: RwLock<Option<Logger>>,
+    pub(crate) policy: RwLock<LoadPolicy>,
     ticker: OnceLock<Ticker>,
     pooling: bool,
 }
@@ -82,9 +99,10 @@ impl Runtime {
         let built = build_engine(&settings)?;
         signals::save_trap_handlers();
         let mut linker = Linker::new(&built.engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut RequestState| {
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut RequestState| {
             &mut state.wasi
         })
+        .and_then(|_| crate::wasi_sleep::shadow_poll_oneoff(&mut linker))
         .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let compatibility = compatibility_hash(&built.engine);
         let runtime = Runtime {
@@ -94,6 +112,7 @@ impl Runtime {
             linker,
             registry: Mutex::new(Registry::default()),
             logger: RwLock::new(logger),
+            policy: RwLock::new(LoadPolicy::default()),
             ticker: OnceLock::new(),
             pooling: built.pooling,
             engine: built.engine,
@@ -139,6 +158,25 @@ impl Runtime {
     /// unloads and reloads its modules on restart).
     pub fn set_logger(&self, logger: Option<Logger>) {
         *self.logger.write().unwrap_or_else(|p| p.into_inner()) = logger;
+    }
+
+    /// Sets what later loads trust and refuse.
+    pub fn set_load_policy(&self, policy: LoadPolicy) {
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+
+    /// What loads trust and refuse.
+    pub fn load_policy(&self) -> LoadPolicy {
+        *self.policy.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Opens a mapped folder for this load cycle (see [`MappedDir`]). It stays open until the end
+    /// of the next load cycle, so requests of this configuration can use it.
+    pub fn open_dir(&self, host: &str, read_only: bool) -> Result<Arc<MappedDir>, RuntimeError> {
+        let dir = MappedDir::open(host, read_only).map_err(RuntimeError::InvalidSetting)?;
+        let dir = Arc::new(dir);
+        self.registry().dirs.push(dir.clone());
+        Ok(dir)
     }
 
     pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {

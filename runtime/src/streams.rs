@@ -6,12 +6,13 @@
 //! module's next write into a trap, so a flooding module stops at once.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};
 use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
 
-use crate::cgi_headers::{HeaderError, MAX_HEADER_BLOCK, check_header_block, find_header_end};
+use crate::cgi_headers::{HeaderError, MAX_HEADER_BLOCK, filter_header_block, find_header_end};
 use crate::host_io::{HeadersAnswer, HostIo};
 
 /// Body bytes are handed to the host in chunks of this size (and at the end).
@@ -36,6 +37,13 @@ pub enum OutputFailure {
     HeadersRefused,
     /// The request body could not be read (client gone, too large, timed out).
     BodyRead,
+    /// The body did not match the `Content-Length` the module declared.
+    LengthMismatch {
+        /// What the module declared.
+        declared: u64,
+        /// What it wrote (at least).
+        written: u64,
+    },
 }
 
 impl std::fmt::Display for OutputFailure {
@@ -48,6 +56,10 @@ impl std::fmt::Display for OutputFailure {
             OutputFailure::BadHeaders(e) => write!(f, "{e}"),
             OutputFailure::HeadersRefused => write!(f, "CGI headers refused by the server"),
             OutputFailure::BodyRead => write!(f, "the request body could not be read"),
+            OutputFailure::LengthMismatch { declared, written } => write!(
+                f,
+                "the module declared Content-Length {declared} but wrote {written} body bytes"
+            ),
         }
     }
 }
@@ -68,6 +80,8 @@ pub struct Shared {
     stderr_buf: Vec<u8>,
     stderr_bytes: usize,
     input_done: bool,
+    content_length: Option<u64>,
+    deadline: Instant,
 }
 
 // SAFETY: the raw `HostIo` pointer is used only on the thread that runs the request, and
@@ -84,7 +98,12 @@ impl IoBridge {
     /// # Safety
     /// `io` must stay valid until [`IoBridge::detach`] is called, and must only be used from the
     /// calling thread (the one that will run the module).
-    pub unsafe fn attach(io: &mut dyn HostIo, cgi: bool, output_limit: u64) -> IoBridge {
+    pub unsafe fn attach(
+        io: &mut dyn HostIo,
+        cgi: bool,
+        output_limit: u64,
+        deadline: Instant,
+    ) -> IoBridge {
         // SAFETY: lifetime erased; `detach` is called before the borrow ends (see `run`).
         let io: *mut (dyn HostIo + '_) = io;
         let io: *mut (dyn HostIo + 'static) = unsafe { std::mem::transmute(io) };
@@ -103,6 +122,8 @@ impl IoBridge {
             stderr_buf: Vec::new(),
             stderr_bytes: 0,
             input_done: false,
+            content_length: None,
+            deadline,
         })))
     }
 
@@ -131,6 +152,9 @@ impl IoBridge {
         if deliver && s.failure.is_none() {
             if s.cgi && !s.headers_done {
                 s.failure = Some(OutputFailure::BadHeaders(HeaderError::Unterminated));
+            } else if let Some(declared) = s.content_length.filter(|&d| d != s.written) {
+                let written = s.written;
+                s.failure = Some(OutputFailure::LengthMismatch { declared, written });
             } else {
                 let _ = s.flush_body();
             }
@@ -183,13 +207,23 @@ impl Shared {
             };
             let rest = self.header_buf.split_off(end);
             let block = std::mem::take(&mut self.header_buf);
-            if let Err(e) = check_header_block(&block) {
-                return Err(self.fail(OutputFailure::BadHeaders(e)));
-            }
+            let filtered = match filter_header_block(&block) {
+                Ok(filtered) => filtered,
+                Err(e) => return Err(self.fail(OutputFailure::BadHeaders(e))),
+            };
             self.headers_done = true;
             self.output_started = true;
+            self.content_length = filtered.content_length;
+            if let Some(io) = self.io()
+                && !filtered.dropped.is_empty()
+            {
+                io.log_notice(&format!(
+                    "dropped CGI header field(s) the server frames itself: {}",
+                    filtered.dropped.join(", ")
+                ));
+            }
             let answer = match self.io() {
-                Some(io) => io.write_headers(&block),
+                Some(io) => io.write_headers(&filtered.block),
                 None => HeadersAnswer::Abort,
             };
             match answer {
@@ -206,6 +240,7 @@ impl Shared {
         if data.is_empty() {
             return Ok(());
         }
+        let before = self.written;
         self.written += data.len() as u64;
         if self.written > self.output_limit {
             let limit = self.output_limit;
@@ -213,6 +248,17 @@ impl Shared {
         }
         if self.discard_body {
             return Ok(());
+        }
+        if let Some(declared) = self.content_length
+            && self.written > declared
+        {
+            // Deliver exactly what was declared; the rest would be read as another response.
+            let room = usize::try_from(declared.saturating_sub(before)).unwrap_or(usize::MAX);
+            self.body_buf
+                .extend_from_slice(&data[..room.min(data.len())]);
+            let _ = self.flush_body();
+            let written = self.written;
+            return Err(self.fail(OutputFailure::LengthMismatch { declared, written }));
         }
         self.body_buf.extend_from_slice(data);
         if self.body_buf.len() >= BODY_CHUNK {
@@ -297,9 +343,10 @@ impl Shared {
             }
         }
         let mut buf = vec![0u8; size.clamp(1, READ_CHUNK)];
+        let time_left = self.deadline.saturating_duration_since(Instant::now());
         let result = match self.io() {
-            Some(io) => io.read_body(&mut buf),
-            None => Err(crate::host_io::BodyReadError),
+            Some(io) if !time_left.is_zero() => io.read_body(&mut buf, time_left),
+            _ => Err(crate::host_io::BodyReadError),
         };
         match result {
             Ok(0) => {

@@ -81,6 +81,15 @@ fn header_matches_the_rust_definitions() {
         field!(wasm_io_t, write_body),
         field!(wasm_io_t, log_stderr),
         field!(wasm_io_t, flush),
+        field!(wasm_io_t, log_notice),
+        size!(wasm_preopen_t),
+        field!(wasm_preopen_t, dir),
+        size!(wasm_module_limits_t),
+        field!(wasm_module_limits_t, max_functions),
+        field!(wasm_module_limits_t, max_function_size),
+        field!(wasm_module_limits_t, max_data_segments),
+        size!(wasm_load_policy_t),
+        field!(wasm_load_policy_t, run_uid),
         size!(wasm_request_t),
         field!(wasm_request_t, entry_point),
         field!(wasm_request_t, argv0),
@@ -126,6 +135,7 @@ fn header_matches_the_rust_definitions() {
         ("WASM_RUN_BAD_HEADERS", WASM_RUN_BAD_HEADERS),
         ("WASM_RUN_SETUP_FAILED", WASM_RUN_SETUP_FAILED),
         ("WASM_RUN_BODY_ERROR", WASM_RUN_BODY_ERROR),
+        ("WASM_RUN_BUSY", WASM_RUN_BUSY),
     ] {
         assert_eq!(
             c.get(name),

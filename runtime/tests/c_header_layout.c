@@ -13,8 +13,18 @@ int main(void)
     /* Every function must be declared with the signature the Rust side exports. */
     wasm_runtime_t *(*new_fn)(const wasm_engine_settings_t *, wasm_log_fn, char *, size_t) = wasm_runtime_new;
     void (*run_fn)(const wasm_runtime_t *, const wasm_request_t *, const wasm_io_t *, wasm_outcome_t *) = wasm_runtime_run;
+    const wasm_dir_t *(*open_dir_fn)(wasm_runtime_t *, const char *, int, char *, size_t) = wasm_runtime_open_dir;
+    int (*check_fn)(const char *, const wasm_module_limits_t *, char *, size_t) = wasm_check_module_file;
+    int (*limit_fn)(const char *, wasm_module_limits_t *, char *, size_t) = wasm_parse_module_limit;
+    void (*policy_fn)(wasm_runtime_t *, const wasm_load_policy_t *) = wasm_runtime_set_load_policy;
+    int (*check_dir_fn)(const char *, char *, size_t) = wasm_check_dir;
     (void)new_fn;
     (void)run_fn;
+    (void)open_dir_fn;
+    (void)check_fn;
+    (void)limit_fn;
+    (void)policy_fn;
+    (void)check_dir_fn;
 
     SIZE(wasm_engine_settings_t);
     FIELD(wasm_engine_settings_t, opt_level);
@@ -29,6 +39,15 @@ int main(void)
     FIELD(wasm_io_t, write_body);
     FIELD(wasm_io_t, log_stderr);
     FIELD(wasm_io_t, flush);
+    FIELD(wasm_io_t, log_notice);
+    SIZE(wasm_preopen_t);
+    FIELD(wasm_preopen_t, dir);
+    SIZE(wasm_module_limits_t);
+    FIELD(wasm_module_limits_t, max_functions);
+    FIELD(wasm_module_limits_t, max_function_size);
+    FIELD(wasm_module_limits_t, max_data_segments);
+    SIZE(wasm_load_policy_t);
+    FIELD(wasm_load_policy_t, run_uid);
     SIZE(wasm_request_t);
     FIELD(wasm_request_t, entry_point);
     FIELD(wasm_request_t, argv0);
@@ -65,5 +84,6 @@ int main(void)
     VALUE(WASM_RUN_BAD_HEADERS);
     VALUE(WASM_RUN_SETUP_FAILED);
     VALUE(WASM_RUN_BODY_ERROR);
+    VALUE(WASM_RUN_BUSY);
     return 0;
 }

@@ -228,13 +228,16 @@ fn garbage_is_not_wasm() {
     let path = dir.join("junk.wasm");
     std::fs::write(&path, b"#!/bin/sh\necho hi\n").unwrap();
     assert!(common::runtime().load_module(&path).is_err());
-    assert!(wasm_runtime::loader::check_module_file(&path).is_err());
+    assert!(wasm_runtime::loader::check_module_file(&path, &Default::default()).is_err());
     let truncated = dir.join("truncated.wasm");
     let mut bytes = printer(b"hello");
     bytes.truncate(bytes.len() - 3);
     std::fs::write(&truncated, bytes).unwrap();
-    assert!(wasm_runtime::loader::check_module_file(&truncated).is_err());
-    assert!(wasm_runtime::loader::check_module_file(&dir.join("missing.wasm")).is_err());
+    assert!(wasm_runtime::loader::check_module_file(&truncated, &Default::default()).is_err());
+    assert!(
+        wasm_runtime::loader::check_module_file(&dir.join("missing.wasm"), &Default::default())
+            .is_err()
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
