@@ -62,7 +62,16 @@ fn check_error_location(block: &[u8], err: &HeaderError) {
         HeaderError::Malformed { line } => {
             assert!(*line >= 1 && *line <= lines.len(), "{err:?} names no line");
         }
+        HeaderError::LineTooLong { line } => {
+            assert!(*line >= 1 && *line <= lines.len(), "{err:?} names no line");
+            let text = lines[*line - 1];
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            assert!(text.len() > cgi_headers::MAX_HEADER_LINE, "{err:?}: the line is short");
+        }
         HeaderError::TooLarge | HeaderError::Unterminated => {}
+        HeaderError::BadStatus { .. } | HeaderError::BadContentLength { .. } => {
+            panic!("check_header_block judged a value: {err:?}")
+        }
     }
 }
 
