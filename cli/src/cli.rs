@@ -73,6 +73,9 @@ pub enum Command {
         after_help = "Examples:\n  mod-wasm completions bash > ~/.local/share/bash-completion/completions/mod-wasm\n  mod-wasm completions zsh > ~/.zfunc/_mod-wasm"
     )]
     Completions(CompletionsArgs),
+    /// Write the manual pages (for packagers).
+    #[command(hide = true)]
+    Man(crate::commands::man::ManArgs),
 }
 
 /// `init`.

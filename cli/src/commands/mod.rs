@@ -5,6 +5,7 @@ pub mod check;
 pub mod completions;
 pub mod init;
 pub mod login;
+pub mod man;
 pub mod pull;
 pub mod push;
 pub mod up;
@@ -24,5 +25,6 @@ pub fn dispatch(cli: Cli, out: &Output) -> Result<(), CliError> {
         Command::Push(args) => push::run(&args, out),
         Command::Login(args) => login::run(&args, out),
         Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
     }
 }
