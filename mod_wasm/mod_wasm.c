@@ -40,6 +40,9 @@
 APLOG_USE_MODULE(wasm);
 
 #define WASM_HANDLER "wasm-handler"
+/* Stable tags for log lines, as Apache's APLOGNO: "MW" and four digits, never reused, so a
+ * line can be searched for across versions. */
+#define WASMLOGNO(n) "MW" #n ": "
 #define WASM_ERRLEN 1024
 
 /* ------------------------------------------------------------------------------------------ */
@@ -147,11 +150,43 @@ static void note_location(cmd_parms *cmd, wasm_dir_conf *conf)
     }
 }
 
+/* Checks a directive's arguments with the runtime's directive table (the validator the manifest
+ * uses too); stores the numeric value in *out when out is not NULL. NULL or the refusal. */
+static const char *check_args(cmd_parms *cmd, apr_uint64_t *out, int nargs, const char *a1,
+                              const char *a2, const char *a3)
+{
+    const char *args[3] = { a1, a2, a3 };
+    apr_uint64_t value = 0;
+    char err[WASM_ERRLEN];
+    if (wasm_directive_parse(cmd->cmd->name, args, (size_t)nargs, &value, err, sizeof(err))
+        != 0) {
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
+    }
+    if (out) {
+        *out = value;
+    }
+    return NULL;
+}
+
+#define CHECK1(cmd, out, a) check_args(cmd, out, 1, a, NULL, NULL)
+
+/* Server-wide directives: the main server only; NULL or why not. */
+static const char *server_wide(cmd_parms *cmd, wasm_server_conf **conf)
+{
+    *conf = ap_get_module_config(cmd->server->module_config, &wasm_module);
+    return ap_check_cmd_context(cmd, GLOBAL_ONLY);
+}
+
 static const char *set_module(cmd_parms *cmd, void *mconfig, const char *path)
 {
     wasm_dir_conf *conf = mconfig;
-    wasm_module_ref *ref = apr_pcalloc(cmd->pool, sizeof(*ref));
+    wasm_module_ref *ref;
+    const char *err = CHECK1(cmd, NULL, path);
+    if (err) {
+        return err;
+    }
     note_location(cmd, conf);
+    ref = apr_pcalloc(cmd->pool, sizeof(*ref));
     ref->path = path;
     ref->root = conf->root;
     ref->server = cmd->server;
@@ -165,6 +200,10 @@ static const char *set_module(cmd_parms *cmd, void *mconfig, const char *path)
 static const char *set_root(cmd_parms *cmd, void *mconfig, const char *dir)
 {
     wasm_dir_conf *conf = mconfig;
+    const char *err = CHECK1(cmd, NULL, dir);
+    if (err) {
+        return err;
+    }
     note_location(cmd, conf);
     conf->root = dir;
     if (conf->module && !conf->module->root) {
@@ -193,33 +232,29 @@ static const char *add_env(cmd_parms *cmd, void *mconfig, const char *name, cons
 {
     wasm_dir_conf *conf = mconfig;
     wasm_pair_t *pair;
-    note_location(cmd, conf);
-    if (!*name || strchr(name, '=')) {
-        return apr_psprintf(cmd->pool, "%s: invalid variable name '%s'", cmd->cmd->name, name);
+    const char *err = check_args(cmd, NULL, 2, name, value, NULL);
+    if (err) {
+        return err;
     }
+    note_location(cmd, conf);
     pair = apr_array_push(own_list(cmd->pool, &conf->env, sizeof(wasm_pair_t)));
     pair->name = name;
     pair->value = value;
     return NULL;
 }
 
-/* WasmMapDir guest host [ro|rw]: the folder is opened in post_config, never by path later. */
-static const char *add_map_dir(cmd_parms *cmd, void *mconfig, const char *guest, const char *host,
-                               const char *mode)
+/* Records a folder mapping; the folder is opened in post_config, never by path later. */
+static const char *record_dir(cmd_parms *cmd, wasm_dir_conf *conf, const char *guest,
+                              const char *host, apr_uint64_t read_only)
 {
-    wasm_dir_conf *conf = mconfig;
     wasm_dir_ref *ref = apr_pcalloc(cmd->pool, sizeof(*ref));
     note_location(cmd, conf);
-    if (mode && strcasecmp(mode, "ro") && strcasecmp(mode, "rw")) {
-        return apr_psprintf(cmd->pool, "%s: the access mode must be ro or rw, not '%s'",
-                            cmd->cmd->name, mode);
-    }
     ref->guest = guest;
     ref->host = ap_server_root_relative(cmd->pool, host);
     if (!ref->host) {
         return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, host);
     }
-    ref->read_only = mode && !strcasecmp(mode, "ro");
+    ref->read_only = read_only != 0;
     APR_ARRAY_PUSH(own_list(cmd->pool, &conf->dirs, sizeof(wasm_dir_ref *)), wasm_dir_ref *) = ref;
     if (dir_refs) {
         APR_ARRAY_PUSH(dir_refs, wasm_dir_ref *) = ref;
@@ -227,10 +262,21 @@ static const char *add_map_dir(cmd_parms *cmd, void *mconfig, const char *guest,
     return NULL;
 }
 
+/* WasmMapDir guest host [ro|rw] */
+static const char *add_map_dir(cmd_parms *cmd, void *mconfig, const char *guest, const char *host,
+                               const char *mode)
+{
+    apr_uint64_t read_only;
+    const char *err = check_args(cmd, &read_only, mode ? 3 : 2, guest, host, mode);
+    return err ? err : record_dir(cmd, mconfig, guest, host, read_only);
+}
+
 /* WasmDir host [ro|rw]: the host folder under its own path. */
 static const char *add_dir(cmd_parms *cmd, void *mconfig, const char *host, const char *mode)
 {
-    return add_map_dir(cmd, mconfig, host, host, mode);
+    apr_uint64_t read_only;
+    const char *err = check_args(cmd, &read_only, mode ? 2 : 1, host, mode, NULL);
+    return err ? err : record_dir(cmd, mconfig, host, host, read_only);
 }
 
 static const char *set_cgi(cmd_parms *cmd, void *mconfig, int on)
@@ -252,136 +298,84 @@ static const char *set_map_cgi_filenames(cmd_parms *cmd, void *mconfig, int on)
 static const char *set_entry_point(cmd_parms *cmd, void *mconfig, const char *name)
 {
     wasm_dir_conf *conf = mconfig;
+    const char *err = CHECK1(cmd, NULL, name);
     note_location(cmd, conf);
-    conf->entry_point = name;
-    return NULL;
-}
-
-static const char *set_timeout(cmd_parms *cmd, void *mconfig, const char *value)
-{
-    wasm_dir_conf *conf = mconfig;
-    char err[256];
-    apr_uint64_t ms;
-    note_location(cmd, conf);
-    if (wasm_parse_duration_ms(value, &ms, err, sizeof(err)) != 0 || ms == 0) {
-        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name,
-                            ms == 0 ? "must be more than 0" : err);
+    if (!err) {
+        conf->entry_point = name;
     }
-    conf->timeout_ms = ms;
-    return NULL;
+    return err;
 }
 
-static const char *set_size(cmd_parms *cmd, apr_uint64_t *field, const char *value)
-{
-    char err[256];
-    apr_uint64_t bytes = 0;
-    if (wasm_parse_size(value, &bytes, err, sizeof(err)) != 0 || bytes == 0) {
-        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name,
-                            bytes == 0 ? "must be more than 0" : err);
-    }
-    *field = bytes;
-    return NULL;
-}
-
-static const char *set_memory_limit(cmd_parms *cmd, void *mconfig, const char *value)
+/* WasmTimeout, WasmMemoryLimit, WasmOutputLimit: the field is named by the command's cmd_data. */
+static const char *set_limit(cmd_parms *cmd, void *mconfig, const char *value)
 {
     wasm_dir_conf *conf = mconfig;
+    apr_uint64_t *field = (apr_uint64_t *)((char *)conf + (apr_size_t)cmd->info);
     note_location(cmd, conf);
-    return set_size(cmd, &conf->memory_limit, value);
-}
-
-static const char *set_output_limit(cmd_parms *cmd, void *mconfig, const char *value)
-{
-    wasm_dir_conf *conf = mconfig;
-    note_location(cmd, conf);
-    return set_size(cmd, &conf->output_limit, value);
-}
-
-static wasm_server_conf *engine_conf(cmd_parms *cmd, const char **err)
-{
-    *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    return ap_get_module_config(cmd->server->module_config, &wasm_module);
+    return CHECK1(cmd, field, value);
 }
 
 static const char *set_opt_level(cmd_parms *cmd, void *dummy, const char *value)
 {
-    const char *err;
-    wasm_server_conf *conf = engine_conf(cmd, &err);
-    if (err) {
-        return err;
+    wasm_server_conf *conf;
+    apr_uint64_t level;
+    const char *err = server_wide(cmd, &conf);
+    if (!err && !(err = CHECK1(cmd, &level, value))) {
+        conf->opt_level = (int)level;
     }
-    if (!strcasecmp(value, "none")) {
-        conf->opt_level = WASM_OPT_NONE;
-    }
-    else if (!strcasecmp(value, "speed")) {
-        conf->opt_level = WASM_OPT_SPEED;
-    }
-    else if (!strcasecmp(value, "speed-and-size")) {
-        conf->opt_level = WASM_OPT_SPEED_AND_SIZE;
-    }
-    else {
-        return "WasmEngineOptLevel must be none, speed or speed-and-size";
-    }
-    return NULL;
+    return err;
 }
 
 static const char *set_pooling(cmd_parms *cmd, void *dummy, int on)
 {
-    const char *err;
-    wasm_server_conf *conf = engine_conf(cmd, &err);
-    if (err) {
-        return err;
+    wasm_server_conf *conf;
+    const char *err = server_wide(cmd, &conf);
+    if (!err) {
+        conf->pooling = on;
     }
-    conf->pooling = on;
-    return NULL;
+    return err;
 }
 
 static const char *set_pooling_max_instances(cmd_parms *cmd, void *dummy, const char *value)
 {
-    const char *err;
-    char *end;
-    long n;
-    wasm_server_conf *conf = engine_conf(cmd, &err);
-    if (err) {
-        return err;
+    wasm_server_conf *conf;
+    apr_uint64_t n;
+    const char *err = server_wide(cmd, &conf);
+    if (!err && !(err = CHECK1(cmd, &n, value))) {
+        conf->pooling_max_instances = (unsigned int)n;
     }
-    n = strtol(value, &end, 10);
-    if (*end || n < 1 || n > 100000) {
-        return "WasmPoolingMaxInstances must be a number from 1 to 100000";
+    return err;
+}
+
+static const char *set_cache_dir(cmd_parms *cmd, void *dummy, const char *dir)
+{
+    wasm_server_conf *conf;
+    const char *err = server_wide(cmd, &conf);
+    if (!err && !(err = CHECK1(cmd, NULL, dir))) {
+        conf->cache_dir = ap_server_root_relative(cmd->pool, dir);
+        if (!conf->cache_dir) {
+            return apr_pstrcat(cmd->pool, "WasmCacheDir: invalid path ", dir, NULL);
+        }
     }
-    conf->pooling_max_instances = (unsigned int)n;
-    return NULL;
+    return err;
 }
 
 /* WasmModuleLimits key=value...: compile limits, validated by the runtime. */
 static const char *add_module_limit(cmd_parms *cmd, void *dummy, const char *setting)
 {
-    const char *err;
-    char msg[256];
-    wasm_server_conf *conf = engine_conf(cmd, &err);
-    if (err) {
-        return err;
-    }
-    if (wasm_parse_module_limit(setting, &conf->limits, msg, sizeof(msg)) != 0) {
+    wasm_server_conf *conf;
+    char msg[WASM_ERRLEN];
+    const char *err = server_wide(cmd, &conf);
+    if (!err && wasm_parse_module_limit(setting, &conf->limits, msg, sizeof(msg)) != 0) {
         return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, msg);
     }
-    return NULL;
+    return err;
 }
 
-static const char *set_cache_dir(cmd_parms *cmd, void *dummy, const char *dir)
-{
-    const char *err;
-    wasm_server_conf *conf = engine_conf(cmd, &err);
-    if (err) {
-        return err;
-    }
-    conf->cache_dir = ap_server_root_relative(cmd->pool, dir);
-    if (!conf->cache_dir) {
-        return apr_pstrcat(cmd->pool, "WasmCacheDir: invalid path ", dir, NULL);
-    }
-    return NULL;
-}
+#define LIMIT_FIELD(f) ((void *)APR_OFFSETOF(wasm_dir_conf, f))
 
+/* Names, arities and help strings match the runtime's directive table (runtime/src/directives.rs);
+ * runtime/tests/directive_table.rs checks it. */
 static const command_rec wasm_cmds[] = {
     AP_INIT_TAKE1("WasmModule", set_module, NULL, OR_ALL,
                   "the WebAssembly module (.wasm, or .cwasm with its sidecar) to run"),
@@ -401,18 +395,18 @@ static const command_rec wasm_cmds[] = {
                  "On: SCRIPT_FILENAME and PATH_TRANSLATED use guest paths"),
     AP_INIT_TAKE1("WasmEntryPoint", set_entry_point, NULL, OR_ALL,
                   "the exported function to call (default _start)"),
-    AP_INIT_TAKE1("WasmTimeout", set_timeout, NULL, OR_ALL,
-                  "time limit per request, e.g. 500ms, 5s (default 60s)"),
-    AP_INIT_TAKE1("WasmMemoryLimit", set_memory_limit, NULL, OR_ALL,
+    AP_INIT_TAKE1("WasmTimeout", set_limit, LIMIT_FIELD(timeout_ms), OR_ALL,
+                  "time limit per request, computing or blocked, e.g. 500ms, 5s, 2mi (default 60s)"),
+    AP_INIT_TAKE1("WasmMemoryLimit", set_limit, LIMIT_FIELD(memory_limit), OR_ALL,
                   "linear memory limit per request, e.g. 64M (default 256M)"),
-    AP_INIT_TAKE1("WasmOutputLimit", set_output_limit, NULL, OR_ALL,
+    AP_INIT_TAKE1("WasmOutputLimit", set_limit, LIMIT_FIELD(output_limit), OR_ALL,
                   "response body limit per request, e.g. 16M (default 1G)"),
     AP_INIT_TAKE1("WasmEngineOptLevel", set_opt_level, NULL, RSRC_CONF,
-                  "none, speed or speed-and-size (default speed)"),
+                  "Cranelift optimisation: none, speed or speed-and-size (default speed)"),
     AP_INIT_FLAG("WasmPooling", set_pooling, NULL, RSRC_CONF,
                  "pooling instance allocator (default On)"),
     AP_INIT_TAKE1("WasmPoolingMaxInstances", set_pooling_max_instances, NULL, RSRC_CONF,
-                  "instance slots per process (default: threads per child + 8)"),
+                  "instance slots per process, 1 to 100000 (default: threads per child + 8)"),
     AP_INIT_TAKE1("WasmCacheDir", set_cache_dir, NULL, RSRC_CONF,
                   "folder for compiled modules, reused across starts"),
     AP_INIT_ITERATE("WasmModuleLimits", add_module_limit, NULL, RSRC_CONF,
@@ -435,7 +429,7 @@ static void log_from_runtime(wasm_log_level_t level, const char *message)
     case WASM_LOG_INFO:   ap_level = APLOG_INFO; break;
     default:              ap_level = APLOG_DEBUG; break;
     }
-    ap_log_error(APLOG_MARK, ap_level, 0, ap_server_conf, "mod_wasm: %s", message);
+    ap_log_error(APLOG_MARK, ap_level, 0, ap_server_conf, WASMLOGNO(0001) "mod_wasm: %s", message);
 }
 
 static int wasm_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
@@ -481,7 +475,7 @@ static int wasm_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
         wasm_dir_ref *ref = APR_ARRAY_IDX(dir_refs, i, wasm_dir_ref *);
         char err[WASM_ERRLEN];
         if (wasm_check_dir(ref->host, err, sizeof(err)) != 0) {
-            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "mod_wasm: %s", err);
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, WASMLOGNO(0002) "mod_wasm: %s", err);
             failed = 1;
         }
     }
@@ -493,14 +487,14 @@ static int wasm_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
         if (testing) {
             /* apachectl -t: the file exists, is readable and is valid Wasm; nothing compiles. */
             if (wasm_check_module_file(ref->resolved, &sconf->limits, err, sizeof(err)) != 0) {
-                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "mod_wasm: %s", err);
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, WASMLOGNO(0003) "mod_wasm: %s", err);
                 failed = 1;
             }
         }
         else if (apr_stat(&finfo, ref->resolved, APR_FINFO_TYPE, ptemp) != APR_SUCCESS
                  || finfo.filetype != APR_REG) {
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
-                         "mod_wasm: WasmModule %s: no such file", ref->resolved);
+                         WASMLOGNO(0004) "mod_wasm: WasmModule %s: no such file", ref->resolved);
             failed = 1;
         }
     }
@@ -560,7 +554,7 @@ static int wasm_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     engine_settings(s, &settings);
     if (runtime && !wasm_runtime_has_settings(runtime, &settings)) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                     "mod_wasm: engine settings changed; recompiling every module");
+                     WASMLOGNO(0005) "mod_wasm: engine settings changed; recompiling every module");
         wasm_runtime_free(runtime);
         runtime = NULL;
         apr_pool_userdata_set(NULL, WASM_RUNTIME_KEY, NULL, s->process->pool);
@@ -568,7 +562,7 @@ static int wasm_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     if (!runtime) {
         runtime = wasm_runtime_new(&settings, log_from_runtime, err, sizeof(err));
         if (!runtime) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_wasm: %s", err);
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, WASMLOGNO(0006) "mod_wasm: %s", err);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         /* No pool cleanup: it would point into this module, which restarts unload. The
@@ -586,7 +580,7 @@ static int wasm_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         ref->handle = wasm_runtime_open_dir(runtime, ref->host, ref->read_only, err, sizeof(err));
         if (!ref->handle) {
             /* Keep serving everything else; routes mapping it answer 500 until fixed. */
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "mod_wasm: %s", err);
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, WASMLOGNO(0007) "mod_wasm: %s", err);
         }
     }
     for (i = 0; i < module_refs->nelts; i++) {
@@ -597,7 +591,7 @@ static int wasm_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         ref->handle = wasm_runtime_load_module(runtime, ref->resolved, err, sizeof(err));
         if (!ref->handle) {
             /* Keep serving everything else; this route answers 500 until fixed. */
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "mod_wasm: %s", err);
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, WASMLOGNO(0008) "mod_wasm: %s", err);
         }
         else {
             loaded++;
@@ -605,7 +599,7 @@ static int wasm_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     }
     wasm_runtime_end_load(runtime);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
-                 "mod_wasm: %d of %d module reference(s) ready (runtime %s)", loaded,
+                 WASMLOGNO(0009) "mod_wasm: %d of %d module reference(s) ready (runtime %s)", loaded,
                  module_refs->nelts, wasm_runtime_version());
     return OK;
 }
@@ -684,7 +678,7 @@ static long read_body(void *vctx, char *buf, size_t len, apr_uint64_t timeout_ms
             ctx->body_done = 1;
             ctx->body_status = module_deadline ? HTTP_GATEWAY_TIME_OUT : HTTP_REQUEST_TIME_OUT;
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                          "mod_wasm: %s: no request body within %s", ctx->tag,
+                          WASMLOGNO(0010) "mod_wasm: %s: no request body within %s", ctx->tag,
                           module_deadline ? "the module's time limit" : "Timeout");
             return -1;
         }
@@ -692,7 +686,7 @@ static long read_body(void *vctx, char *buf, size_t len, apr_uint64_t timeout_ms
             ctx->body_done = 1;
             ctx->body_status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
             ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
-                          "mod_wasm: %s: reading the request body failed (%d)", ctx->tag,
+                          WASMLOGNO(0011) "mod_wasm: %s: reading the request body failed (%d)", ctx->tag,
                           ctx->body_status);
             return -1;
         }
@@ -733,7 +727,7 @@ static wasm_headers_answer_t write_headers(void *vctx, const char *buf, size_t l
         if (ret == HTTP_NOT_MODIFIED) {
             return WASM_HEADERS_DISCARD_BODY;
         }
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_wasm: %s: bad CGI headers: %s",
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WASMLOGNO(0012) "mod_wasm: %s: bad CGI headers: %s",
                       ctx->tag, sbuf);
         return WASM_HEADERS_ABORT;
     }
@@ -790,14 +784,14 @@ static int flush_body(void *vctx)
 static void log_stderr(void *vctx, const char *line, size_t len)
 {
     wasm_request_ctx *ctx = vctx;
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, ctx->r, "mod_wasm: %s: stderr: %.*s", ctx->tag,
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, ctx->r, WASMLOGNO(0013) "mod_wasm: %s: stderr: %.*s", ctx->tag,
                   (int)len, line);
 }
 
 static void log_notice(void *vctx, const char *message)
 {
     wasm_request_ctx *ctx = vctx;
-    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, ctx->r, "mod_wasm: %s: %s", ctx->tag, message);
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, ctx->r, WASMLOGNO(0014) "mod_wasm: %s: %s", ctx->tag, message);
 }
 
 /* The request's folders as the runtime wants them; NULL (and a log line) if one is not open. */
@@ -814,7 +808,7 @@ static const wasm_preopen_t *build_preopens(request_rec *r, wasm_dir_conf *conf)
         wasm_dir_ref *ref = APR_ARRAY_IDX(conf->dirs, i, wasm_dir_ref *);
         if (!ref->handle) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "mod_wasm: folder %s is not open (see the start-up log)", ref->host);
+                          WASMLOGNO(0015) "mod_wasm: folder %s is not open (see the start-up log)", ref->host);
             return NULL;
         }
         preopens[i].guest = ref->guest;
@@ -830,7 +824,7 @@ static int answer_busy(request_rec *r, const char *tag)
     apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
     if (apr_atomic_xchg32(&last_logged, now) != now) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      "mod_wasm: %s: every instance slot of this process is in use; answering "
+                      WASMLOGNO(0016) "mod_wasm: %s: every instance slot of this process is in use; answering "
                       "503 (raise WasmPoolingMaxInstances)", tag);
     }
     apr_table_setn(r->err_headers_out, "Retry-After", "1");
@@ -906,57 +900,24 @@ static int status_for_failure(const wasm_outcome_t *outcome, const wasm_request_
     }
 }
 
-static int wasm_handler(request_rec *r)
+/* Runs the module for `r` (as mod_cgi's cgi_handler delegates): the request and its streams as
+ * the runtime wants them, then one run. The outcome is in *outcome; non-OK: an HTTP status
+ * answered before the module ran. */
+static int wasm_handle_request(request_rec *r, wasm_dir_conf *conf, wasm_request_ctx *ctx,
+                               wasm_outcome_t *outcome)
 {
-    wasm_dir_conf *conf;
-    wasm_request_ctx ctx;
     wasm_request_t req;
     wasm_io_t io;
-    wasm_outcome_t outcome;
     apr_array_header_t *env;
-    const char *limit_text;
-    apr_off_t limit;
-    int status;
 
-    if (!r->handler || strcmp(r->handler, WASM_HANDLER)) {
-        return DECLINED;
-    }
-    conf = ap_get_module_config(r->per_dir_config, &wasm_module);
-    if (!conf->module) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "mod_wasm: no WasmModule configured for %s", r->uri);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    if (!conf->module->handle || !runtime) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "mod_wasm: module %s is not loaded (see the start-up log)",
-                      conf->module->resolved ? conf->module->resolved : conf->module->path);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* A declared body over LimitRequestBody is refused before the module starts. */
-    limit = ap_get_limit_req_body(r);
-    limit_text = apr_table_get(r->headers_in, "Content-Length");
-    if (limit > 0 && limit_text) {
-        apr_off_t declared;
-        if (apr_strtoff(&declared, limit_text, NULL, 10) == APR_SUCCESS && declared > limit) {
-            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                          "mod_wasm: request body of %" APR_OFF_T_FMT
-                          " bytes is over LimitRequestBody", declared);
-            return HTTP_REQUEST_ENTITY_TOO_LARGE;
-        }
-    }
-
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.r = r;
-    ctx.tag = conf->location ? conf->location : r->uri;
-    ctx.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    ctx.out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->r = r;
+    ctx->tag = conf->location ? conf->location : r->uri;
+    ctx->in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    ctx->out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     /* HTTP/1.1: without Content-Length or Transfer-Encoding there is no body to wait for. */
-    ctx.body_done = !apr_table_get(r->headers_in, "Content-Length")
-                    && !apr_table_get(r->headers_in, "Transfer-Encoding");
-
-    env = build_env(r, conf);
+    ctx->body_done = !apr_table_get(r->headers_in, "Content-Length")
+                     && !apr_table_get(r->headers_in, "Transfer-Encoding");
 
     memset(&req, 0, sizeof(req));
     req.dirs = build_preopens(r, conf);
@@ -964,6 +925,7 @@ static int wasm_handler(request_rec *r)
     if (conf->dirs && conf->dirs->nelts && !req.dirs) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    env = build_env(r, conf);
     req.module = conf->module->handle;
     req.entry_point = conf->entry_point;
     req.argv0 = conf->module->path[0] ? ap_strrchr_c(conf->module->path, '/') : NULL;
@@ -978,7 +940,8 @@ static int wasm_handler(request_rec *r)
     req.memory_limit = conf->memory_limit;
     req.output_limit = conf->output_limit;
 
-    io.ctx = &ctx;
+    memset(&io, 0, sizeof(io));
+    io.ctx = ctx;
     io.read_body = read_body;
     io.write_headers = write_headers;
     io.write_body = write_body;
@@ -986,52 +949,108 @@ static int wasm_handler(request_rec *r)
     io.flush = flush_body;
     io.log_notice = log_notice;
 
-    wasm_runtime_run(runtime, &req, &io, &outcome);
+    wasm_runtime_run(runtime, &req, &io, outcome);
+    return OK;
+}
 
-    if (outcome.status == WASM_RUN_OK) {
-        if (ctx.header_status == HTTP_NOT_MODIFIED) {
+/* Ends the response after a run: EOS, a redirect, a status, or a visibly cut response. */
+static int wasm_handle_response(request_rec *r, wasm_request_ctx *ctx,
+                                const wasm_outcome_t *outcome)
+{
+    int status;
+
+    if (outcome->status == WASM_RUN_OK) {
+        if (ctx->header_status == HTTP_NOT_MODIFIED) {
             r->status = HTTP_NOT_MODIFIED;
             return OK;
         }
-        if (ctx.redirect) {
-            if (ctx.redirect[0] == '/') {
+        if (ctx->redirect) {
+            if (ctx->redirect[0] == '/') {
                 /* A local redirect is always a GET, as in mod_cgi. */
                 r->method = "GET";
                 r->method_number = M_GET;
                 apr_table_unset(r->headers_in, "Content-Length");
-                ap_internal_redirect_handler(ctx.redirect, r);
+                ap_internal_redirect_handler(ctx->redirect, r);
                 return OK;
             }
             return HTTP_MOVED_TEMPORARILY;
         }
-        APR_BRIGADE_INSERT_TAIL(ctx.out, apr_bucket_eos_create(ctx.out->bucket_alloc));
-        ap_pass_brigade(r->output_filters, ctx.out);
+        APR_BRIGADE_INSERT_TAIL(ctx->out, apr_bucket_eos_create(ctx->out->bucket_alloc));
+        ap_pass_brigade(r->output_filters, ctx->out);
         return OK;
     }
-
-    if (outcome.status == WASM_RUN_BUSY) {
-        return answer_busy(r, ctx.tag);
+    if (outcome->status == WASM_RUN_BUSY) {
+        return answer_busy(r, ctx->tag);
     }
-    if (outcome.status == WASM_RUN_CLIENT_GONE) {
+    if (outcome->status == WASM_RUN_CLIENT_GONE) {
         r->connection->keepalive = AP_CONN_CLOSE;
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "mod_wasm: %s: %s", ctx.tag,
-                      outcome.message);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, WASMLOGNO(0017) "mod_wasm: %s: %s", ctx->tag,
+                      outcome->message);
         return OK;
     }
 
-    status = status_for_failure(&outcome, &ctx);
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_wasm: %s: %s%s", ctx.tag, outcome.message,
-                  outcome.output_started ? " (response cut)" : "");
-    if (!outcome.output_started) {
+    status = status_for_failure(outcome, ctx);
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WASMLOGNO(0018) "mod_wasm: %s: %s%s", ctx->tag, outcome->message,
+                  outcome->output_started ? " (response cut)" : "");
+    if (!outcome->output_started) {
         return status;
     }
     /* The status line is gone: end the response visibly broken and close the connection. */
     r->connection->keepalive = AP_CONN_CLOSE;
-    APR_BRIGADE_INSERT_TAIL(ctx.out, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool,
-                                                            ctx.out->bucket_alloc));
-    APR_BRIGADE_INSERT_TAIL(ctx.out, apr_bucket_eos_create(ctx.out->bucket_alloc));
-    ap_pass_brigade(r->output_filters, ctx.out);
+    APR_BRIGADE_INSERT_TAIL(ctx->out, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool,
+                                                             ctx->out->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(ctx->out, apr_bucket_eos_create(ctx->out->bucket_alloc));
+    ap_pass_brigade(r->output_filters, ctx->out);
     return OK;
+}
+
+/* A declared body over LimitRequestBody is refused before the module starts. */
+static int body_over_limit(request_rec *r)
+{
+    apr_off_t limit = ap_get_limit_req_body(r);
+    const char *declared_text = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t declared;
+
+    if (limit > 0 && declared_text
+        && apr_strtoff(&declared, declared_text, NULL, 10) == APR_SUCCESS && declared > limit) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      WASMLOGNO(0019) "mod_wasm: request body of %" APR_OFF_T_FMT
+                      " bytes is over LimitRequestBody", declared);
+        return 1;
+    }
+    return 0;
+}
+
+static int wasm_handler(request_rec *r)
+{
+    wasm_dir_conf *conf;
+    wasm_request_ctx ctx;
+    wasm_outcome_t outcome;
+    int rv;
+
+    if (!r->handler || strcmp(r->handler, WASM_HANDLER)) {
+        return DECLINED;
+    }
+    conf = ap_get_module_config(r->per_dir_config, &wasm_module);
+    if (!conf->module) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      WASMLOGNO(0020) "mod_wasm: no WasmModule configured for %s", r->uri);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!conf->module->handle || !runtime) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      WASMLOGNO(0021) "mod_wasm: module %s is not loaded (see the start-up log)",
+                      conf->module->resolved ? conf->module->resolved : conf->module->path);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (body_over_limit(r)) {
+        return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+    rv = wasm_handle_request(r, conf, &ctx, &outcome);
+    if (rv != OK) {
+        return rv;
+    }
+    return wasm_handle_response(r, &ctx, &outcome);
 }
 
 static void register_hooks(apr_pool_t *p)

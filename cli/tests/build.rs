@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use wasm_runtime::precompiled::CwasmMeta;
+use wasm_runtime::precompiled::Sidecar;
 
 fn build_json(dir: &Path, so: &Path) -> (Output, serde_json::Value) {
     let out = Command::new(common::bin())
@@ -80,7 +80,7 @@ fn second_build_compiles_nothing_and_a_change_compiles_one() {
     for name in ["a", "b", "a-again"] {
         let meta =
             std::fs::read_to_string(bundle.join(format!("modules/{name}.cwasm.meta"))).unwrap();
-        let meta = CwasmMeta::parse(&meta).unwrap();
+        let meta = Sidecar::parse(&meta).unwrap();
         let cwasm = std::fs::read(bundle.join(format!("modules/{name}.cwasm"))).unwrap();
         assert_eq!(meta.cwasm_sha256, wasm_runtime::digest::sha256_hex(&cwasm));
         let wasm = std::fs::read(bundle.join(format!("modules/{name}.wasm"))).unwrap();

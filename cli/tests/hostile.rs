@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use wasm_runtime::digest::sha256_hex;
-use wasm_runtime::precompiled::CwasmMeta;
+use wasm_runtime::precompiled::Sidecar;
 
 const ONE_MODULE: &str = "app \"x\"\nmodule \"a\" source=\"a.wasm\"\nroute \"/a\" module=\"a\"\n";
 
@@ -354,7 +354,7 @@ fn a_forged_cwasm_in_the_bundle_is_never_reused() {
     forged[at..at + 16].fill(0xcc);
     std::fs::write(&cwasm, &forged).unwrap();
     let meta_path = root.join("bundle/modules/a.cwasm.meta");
-    let mut meta = CwasmMeta::parse(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    let mut meta = Sidecar::parse(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
     meta.cwasm_sha256 = sha256_hex(&forged);
     std::fs::write(&meta_path, meta.to_text()).unwrap();
 
@@ -378,7 +378,7 @@ fn a_forged_cwasm_in_the_bundle_is_never_reused() {
     );
     let rebuilt = std::fs::read(&cwasm).unwrap();
     assert_ne!(rebuilt, forged);
-    let meta = CwasmMeta::parse(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    let meta = Sidecar::parse(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
     assert_eq!(meta.cwasm_sha256, sha256_hex(&rebuilt));
 }
 

@@ -59,7 +59,7 @@ fn model_duration_ms(text: &str) -> Option<u64> {
     let multiplier: u128 = match unit {
         "ms" => 1,
         "" | "s" => 1000,
-        "m" | "min" => 60_000,
+        "mi" | "m" | "min" => 60_000,
         "h" => 3_600_000,
         _ => return None,
     };
@@ -118,6 +118,7 @@ const DURATION_UNITS: &[(&str, u64)] = &[
     ("s", 1000),
     ("m", 60_000),
     ("min", 60_000),
+    ("mi", 60_000),
     ("h", 3_600_000),
 ];
 

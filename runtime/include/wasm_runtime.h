@@ -169,11 +169,15 @@ int wasm_check_module_file(const char *path, const wasm_module_limits_t *limits,
 int wasm_parse_module_limit(const char *setting, wasm_module_limits_t *limits, char *errbuf,
                             size_t errlen);
 
-/** Parses a size (`64M`, `1G`, `4096`). Returns 0 and sets *out, or -1 and fills errbuf. */
-int wasm_parse_size(const char *text, uint64_t *out, char *errbuf, size_t errlen);
-
-/** Parses a duration (`500ms`, `5s`, `2m`; a bare number is seconds) into milliseconds. */
-int wasm_parse_duration_ms(const char *text, uint64_t *out_ms, char *errbuf, size_t errlen);
+/**
+ * Checks the `nargs` arguments of the directive `name` (as Apache split them) against the
+ * runtime's directive table: the one validator the manifest uses too. Returns 0 and sets *out
+ * (may be NULL) to the value numeric directives store — milliseconds for a duration, bytes for
+ * a size, the number for a count, 0/1/2 for an opt-level (wasm_opt_level_t), 1/0 for On/Off,
+ * 1 for a read-only folder — or 0 for others; or returns -1 and writes the refusal into errbuf.
+ */
+int wasm_directive_parse(const char *name, const char *const *args, size_t nargs, uint64_t *out,
+                         char *errbuf, size_t errlen);
 
 /** The runtime crate's version, a static string. */
 const char *wasm_runtime_version(void);

@@ -48,7 +48,7 @@ impl FromStr for OptLevel {
         match s.to_ascii_lowercase().as_str() {
             "none" => Ok(OptLevel::None),
             "speed" => Ok(OptLevel::Speed),
-            "speed-and-size" | "speed_and_size" => Ok(OptLevel::SpeedAndSize),
+            "speed-and-size" => Ok(OptLevel::SpeedAndSize),
             _ => Err(RuntimeError::InvalidSetting(format!(
                 "unknown opt-level `{s}` (expected none, speed or speed-and-size)"
             ))),

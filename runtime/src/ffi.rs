@@ -18,7 +18,6 @@ use crate::mapped_dir::MappedDir;
 use crate::module_limits::ModuleLimits;
 use crate::request::{Limits, Request, RunStatus};
 use crate::runtime::{LoadPolicy, LoadedModule, LogLevel, Logger, Runtime};
-use crate::units::{parse_duration, parse_size};
 
 /// `wasm_engine_settings_t`.
 #[repr(C)]
@@ -161,32 +160,6 @@ fn guarded<T>(
             );
             None
         }
-    }
-}
-
-/// Parses the C string `input` with `parse` into `*out`: 0, or -1 with the message in `errbuf`.
-unsafe fn parse_into(
-    input: *const c_char,
-    out: *mut u64,
-    errbuf: *mut c_char,
-    errlen: usize,
-    parse: impl FnOnce(&str) -> Result<u64, String>,
-) -> c_int {
-    let parsed = guarded(errbuf, errlen, "parsing", || {
-        // SAFETY: borrowed string, see the header.
-        let input = unsafe { text(input) }.ok_or_else(|| "no value given".to_string())?;
-        if out.is_null() {
-            return Err("no output given".to_string());
-        }
-        parse(&input)
-    });
-    match parsed {
-        Some(value) => {
-            // SAFETY: non-null, caller-owned output.
-            unsafe { *out = value };
-            0
-        }
-        None => -1,
     }
 }
 
@@ -404,27 +377,34 @@ pub unsafe extern "C" fn wasm_check_module_file(
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn wasm_parse_size(
-    input: *const c_char,
+pub unsafe extern "C" fn wasm_directive_parse(
+    name: *const c_char,
+    args: *const *const c_char,
+    nargs: usize,
     out: *mut u64,
     errbuf: *mut c_char,
     errlen: usize,
 ) -> c_int {
-    // SAFETY: borrowed string and caller-owned output, per the header.
-    unsafe { parse_into(input, out, errbuf, errlen, parse_size) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn wasm_parse_duration_ms(
-    input: *const c_char,
-    out_ms: *mut u64,
-    errbuf: *mut c_char,
-    errlen: usize,
-) -> c_int {
-    let millis =
-        |t: &str| parse_duration(t).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    // SAFETY: borrowed string and caller-owned output, per the header.
-    unsafe { parse_into(input, out_ms, errbuf, errlen, millis) }
+    let parsed = guarded(errbuf, errlen, "checking the directive", || {
+        // SAFETY: borrowed strings, per the header.
+        let name = unsafe { text(name) }.ok_or_else(|| "no directive name".to_string())?;
+        let args: Vec<Cow<str>> = unsafe { slice(args, nargs) }
+            .iter()
+            .map(|&a| unsafe { text(a) }.unwrap_or_default())
+            .collect();
+        let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+        crate::directives::parse(&name, &args)
+    });
+    match parsed {
+        Some(value) => {
+            if !out.is_null() {
+                // SAFETY: caller-owned output.
+                unsafe { *out = value };
+            }
+            0
+        }
+        None => -1,
+    }
 }
 
 #[unsafe(no_mangle)]

@@ -9,6 +9,7 @@
 pub mod atomic_file;
 pub mod cgi_headers;
 pub mod digest;
+pub mod directives;
 pub mod engine;
 pub mod epoch;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod module_limits;
 pub mod native_trust;
 pub mod precompiled;
 pub mod request;
+pub mod request_state;
 pub mod runtime;
 pub mod signals;
 pub mod streams;

@@ -13,7 +13,7 @@ use crate::digest::sha256_hex;
 use crate::error::RuntimeError;
 use crate::module_limits::{ModuleLimits, check_module};
 use crate::native_trust::check_native_code_trust;
-use crate::precompiled::{CwasmMeta, read_sidecar, sidecar_path, verify};
+use crate::precompiled::Sidecar;
 use crate::runtime::{LoadOrigin, LoadedModule, LogLevel, Runtime};
 
 const WASM_MAGIC: &[u8] = b"\0asm";
@@ -78,7 +78,7 @@ impl Runtime {
         origin: LoadOrigin,
     ) -> Result<Arc<LoadedModule>, RuntimeError> {
         let pre = self
-            .linker
+            .linker()
             .instantiate_pre(&module)
             .map_err(|e| RuntimeError::Link {
                 path: path.display().to_string(),
@@ -124,7 +124,7 @@ impl Runtime {
         })?;
         let started = Instant::now();
         let module =
-            Module::from_binary(&self.engine, bytes).map_err(|e| RuntimeError::Compile {
+            Module::from_binary(self.engine(), bytes).map_err(|e| RuntimeError::Compile {
                 path: path.display().to_string(),
                 reason: format!("{e:#}"),
             })?;
@@ -142,12 +142,16 @@ impl Runtime {
     }
 
     fn load_cwasm(&self, path: &Path, image: &[u8]) -> Result<Arc<LoadedModule>, RuntimeError> {
-        let meta = read_sidecar(path);
+        let sidecar = Sidecar::read(path);
         let run_uid = self.load_policy().run_uid;
-        let checked = meta
-            .clone()
-            .and_then(|meta| verify(&self.engine, image, &meta).map(|()| meta))
-            .and_then(|meta| check_native_code_trust(path, run_uid).map(|()| meta));
+        let checked = match &sidecar {
+            Ok(meta) => meta
+                .verify(self.engine(), image)
+                .map_err(|e| e.to_string())
+                .and_then(|()| check_native_code_trust(path, run_uid))
+                .map(|()| meta.clone()),
+            Err(e) => Err(e.to_string()),
+        };
         match checked {
             Ok(meta) => {
                 // Shared only with routes that name these very bytes: never by the `.wasm`
@@ -158,7 +162,7 @@ impl Runtime {
                 }
                 // SAFETY: the image's digest matches the sidecar written with it, and the sidecar's
                 // compatibility hash matches this engine.
-                let module = unsafe { Module::deserialize(&self.engine, image) }.map_err(|e| {
+                let module = unsafe { Module::deserialize(self.engine(), image) }.map_err(|e| {
                     RuntimeError::PrecompiledRefused {
                         path: path.display().to_string(),
                         reason: format!("{e:#}"),
@@ -175,7 +179,7 @@ impl Runtime {
                 self.insert(path, key, meta.wasm_sha256, module, LoadOrigin::Precompiled)
             }
             Err(reason) => {
-                let source = source_wasm_for(path, meta.ok().as_ref());
+                let source = source_wasm_for(path, sidecar.ok().as_ref());
                 match source.filter(|s| s.is_file()) {
                     Some(source) => {
                         self.log(
@@ -206,7 +210,7 @@ impl Runtime {
 
     /// Where the cache keeps the compiled form of `digest` (its sidecar beside it).
     fn cache_path(&self, digest: &str) -> Option<PathBuf> {
-        let dir = self.cache_dir.as_ref()?.join(&self.compatibility[..16]);
+        let dir = self.cache_dir()?.join(&self.compatibility()[..16]);
         Some(dir.join(format!("{digest}.cwasm")))
     }
 
@@ -214,14 +218,14 @@ impl Runtime {
         let cwasm = self.cache_path(digest)?;
         let image = fs::read(&cwasm).ok()?;
         let run_uid = self.load_policy().run_uid;
-        let checked = check_native_code_trust(&cwasm, run_uid)
-            .and_then(|()| read_sidecar(&cwasm))
-            .and_then(|meta| {
-                if meta.wasm_sha256 != digest {
-                    return Err("it was compiled from other bytes".into());
-                }
-                verify(&self.engine, &image, &meta)
-            });
+        let checked = check_native_code_trust(&cwasm, run_uid).and_then(|()| {
+            let meta = Sidecar::read(&cwasm).map_err(|e| e.to_string())?;
+            if meta.wasm_sha256 != digest {
+                return Err("it was compiled from other bytes".into());
+            }
+            meta.verify(self.engine(), &image)
+                .map_err(|e| e.to_string())
+        });
         if let Err(reason) = checked {
             self.log(
                 LogLevel::Warn,
@@ -230,7 +234,7 @@ impl Runtime {
             return None;
         }
         // SAFETY: digest and compatibility verified against the sidecar written with the image.
-        match unsafe { Module::deserialize(&self.engine, &image) } {
+        match unsafe { Module::deserialize(self.engine(), &image) } {
             Ok(module) => Some(module),
             Err(e) => {
                 self.log(
@@ -250,15 +254,8 @@ impl Runtime {
             .serialize()
             .map_err(|e| e.to_string())
             .and_then(|image| {
-                let meta = CwasmMeta {
-                    runtime_version: crate::RUNTIME_VERSION.to_string(),
-                    compatibility: self.compatibility.clone(),
-                    wasm_sha256: digest.to_string(),
-                    cwasm_sha256: sha256_hex(&image),
-                    source: None,
-                };
-                write_atomic(&cwasm, &image).map_err(|e| e.to_string())?;
-                write_atomic(&sidecar_path(&cwasm), meta.to_text().as_bytes())
+                Sidecar::new(self.engine(), digest, &image, None)
+                    .write_beside(&cwasm, &image, write_atomic)
                     .map_err(|e| e.to_string())
             });
         match result {
@@ -275,7 +272,7 @@ impl Runtime {
 }
 
 /// The `.wasm` a `.cwasm` was compiled from: the sidecar's `source`, else `NAME.wasm` beside it.
-fn source_wasm_for(cwasm: &Path, meta: Option<&CwasmMeta>) -> Option<PathBuf> {
+fn source_wasm_for(cwasm: &Path, meta: Option<&Sidecar>) -> Option<PathBuf> {
     let dir = cwasm.parent().unwrap_or_else(|| Path::new("."));
     let from_meta = meta
         .and_then(|m| m.source.as_deref())
@@ -327,7 +324,7 @@ pub fn check_module_file(path: &Path, limits: &ModuleLimits) -> Result<(), Runti
         });
     }
     if Engine::detect_precompiled(&bytes).is_some() {
-        return match read_sidecar(path) {
+        return match Sidecar::read(path) {
             Ok(meta) if meta.cwasm_sha256 == sha256_hex(&bytes) => Ok(()),
             Ok(meta) => match source_wasm_for(path, Some(&meta)).filter(|s| s.is_file()) {
                 Some(source) => check_module_file(&source, limits),
@@ -336,9 +333,9 @@ pub fn check_module_file(path: &Path, limits: &ModuleLimits) -> Result<(), Runti
                     reason: "digest does not match its sidecar".into(),
                 }),
             },
-            Err(reason) => Err(RuntimeError::PrecompiledRefused {
+            Err(e) => Err(RuntimeError::PrecompiledRefused {
                 path: path.display().to_string(),
-                reason,
+                reason: e.to_string(),
             }),
         };
     }

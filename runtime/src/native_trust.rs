@@ -9,7 +9,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::precompiled::sidecar_path;
+use crate::precompiled::Sidecar;
 
 /// Checks the `.cwasm` at `cwasm`, its sidecar and its folder. `run_uid`: the uid requests run
 /// as, when it differs from this process's.
@@ -20,7 +20,7 @@ pub fn check_native_code_trust(cwasm: &Path, run_uid: Option<u32>) -> Result<(),
     } else {
         folder
     };
-    for path in [cwasm, &sidecar_path(cwasm), folder] {
+    for path in [cwasm, &Sidecar::path_for(cwasm), folder] {
         let meta =
             std::fs::metadata(path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
         let mode = meta.mode();
@@ -60,8 +60,8 @@ mod tests {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let cwasm = dir.join("m.cwasm");
         std::fs::write(&cwasm, b"x").unwrap();
-        std::fs::write(sidecar_path(&cwasm), b"y").unwrap();
-        for p in [&cwasm, &sidecar_path(&cwasm)] {
+        std::fs::write(Sidecar::path_for(&cwasm), b"y").unwrap();
+        for p in [&cwasm, &Sidecar::path_for(&cwasm)] {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
         assert_eq!(check_native_code_trust(&cwasm, None), Ok(()));

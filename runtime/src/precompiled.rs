@@ -15,6 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
+use thiserror::Error;
 use wasmtime::Engine;
 
 use crate::atomic_file::write_atomic;
@@ -25,9 +26,51 @@ use crate::error::RuntimeError;
 /// The sidecar format tag.
 pub const SIDECAR_FORMAT: &str = "mod-wasm-cwasm/1";
 
-/// What a sidecar records about one `.cwasm`.
+/// Why a sidecar could not vouch for a `.cwasm`.
+#[derive(Debug, Error)]
+pub enum SidecarError {
+    /// The sidecar file could not be read.
+    #[error("cannot read its sidecar {path}: {source}")]
+    Unreadable {
+        /// The sidecar.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The sidecar is not ours or lacks a key.
+    #[error("its sidecar {path} is malformed: {reason}")]
+    Malformed {
+        /// The sidecar.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The `.cwasm` is not the file the sidecar was written with.
+    #[error("digest mismatch: file is sha256:{actual}, sidecar says sha256:{recorded}")]
+    DigestMismatch {
+        /// The file's digest.
+        actual: String,
+        /// The sidecar's.
+        recorded: String,
+    },
+    /// Compiled by an engine with other settings or another version.
+    #[error("compiled for another engine (compatibility {recorded}, this runtime {ours})")]
+    OtherEngine {
+        /// The sidecar's compatibility hash (short).
+        recorded: String,
+        /// This engine's (short).
+        ours: String,
+    },
+    /// Not a precompiled module at all.
+    #[error("not a precompiled Wasm module")]
+    NotPrecompiled,
+}
+
+/// What a sidecar records about one `.cwasm`: the one reader and writer of `NAME.cwasm.meta`,
+/// for the server's loader and cache and for the CLI's bundles and cache alike.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CwasmMeta {
+pub struct Sidecar {
     /// Version of the runtime crate that wrote it.
     pub runtime_version: String,
     /// [`compatibility_hash`] of the engine that compiled it.
@@ -40,7 +83,81 @@ pub struct CwasmMeta {
     pub source: Option<String>,
 }
 
-impl CwasmMeta {
+impl Sidecar {
+    /// The sidecar for `image`, compiled by `engine` from a `.wasm` whose SHA-256 is `wasm_sha256`.
+    pub fn new(engine: &Engine, wasm_sha256: &str, image: &[u8], source: Option<&str>) -> Sidecar {
+        Sidecar {
+            runtime_version: crate::RUNTIME_VERSION.to_string(),
+            compatibility: compatibility_hash(engine),
+            wasm_sha256: wasm_sha256.to_string(),
+            cwasm_sha256: sha256_hex(image),
+            source: source.map(str::to_string),
+        }
+    }
+
+    /// The same sidecar naming another source `.wasm` (or none).
+    pub fn with_source(&self, source: Option<&str>) -> Sidecar {
+        Sidecar {
+            source: source.map(str::to_string),
+            ..self.clone()
+        }
+    }
+
+    /// `NAME.cwasm` -> `NAME.cwasm.meta`.
+    pub fn path_for(cwasm: &Path) -> PathBuf {
+        let mut name = cwasm.as_os_str().to_owned();
+        name.push(".meta");
+        PathBuf::from(name)
+    }
+
+    /// Reads the sidecar of `cwasm`.
+    pub fn read(cwasm: &Path) -> Result<Sidecar, SidecarError> {
+        let path = Sidecar::path_for(cwasm);
+        let text = std::fs::read_to_string(&path).map_err(|source| SidecarError::Unreadable {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Sidecar::parse(&text).map_err(|reason| SidecarError::Malformed {
+            path: path.display().to_string(),
+            reason,
+        })
+    }
+
+    /// Checks `image` against this sidecar and `engine`; `Ok` means it may be loaded.
+    pub fn verify(&self, engine: &Engine, image: &[u8]) -> Result<(), SidecarError> {
+        let actual = sha256_hex(image);
+        if actual != self.cwasm_sha256 {
+            return Err(SidecarError::DigestMismatch {
+                actual,
+                recorded: self.cwasm_sha256.clone(),
+            });
+        }
+        let ours = compatibility_hash(engine);
+        if ours != self.compatibility {
+            return Err(SidecarError::OtherEngine {
+                recorded: short(&self.compatibility).to_string(),
+                ours: short(&ours).to_string(),
+            });
+        }
+        if Engine::detect_precompiled(image).is_none() {
+            return Err(SidecarError::NotPrecompiled);
+        }
+        Ok(())
+    }
+
+    /// Writes `image` to `cwasm`, then this sidecar beside it (last, so a reader never sees a
+    /// sidecar vouching for a half-written image), each with `write` (atomic or with fixed
+    /// modes: the caller's choice).
+    pub fn write_beside(
+        &self,
+        cwasm: &Path,
+        image: &[u8],
+        write: impl Fn(&Path, &[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        write(cwasm, image)?;
+        write(&Sidecar::path_for(cwasm), self.to_text().as_bytes())
+    }
+
     /// The sidecar's text.
     pub fn to_text(&self) -> String {
         let mut text = format!(
@@ -54,7 +171,7 @@ impl CwasmMeta {
     }
 
     /// Parses a sidecar; any unknown format or missing key is an error.
-    pub fn parse(text: &str) -> Result<CwasmMeta, String> {
+    pub fn parse(text: &str) -> Result<Sidecar, String> {
         let mut format = None;
         let mut runtime_version = None;
         let mut compatibility = None;
@@ -86,7 +203,7 @@ impl CwasmMeta {
             None => return Err("missing `format`".into()),
         }
         let need = |v: Option<String>, k: &str| v.ok_or_else(|| format!("missing `{k}`"));
-        Ok(CwasmMeta {
+        Ok(Sidecar {
             runtime_version: need(runtime_version, "runtime")?,
             compatibility: need(compatibility, "compatibility")?,
             wasm_sha256: need(wasm_sha256, "wasm_sha256")?,
@@ -94,21 +211,6 @@ impl CwasmMeta {
             source,
         })
     }
-}
-
-/// `NAME.cwasm` -> `NAME.cwasm.meta`.
-pub fn sidecar_path(cwasm: &Path) -> PathBuf {
-    let mut name = cwasm.as_os_str().to_owned();
-    name.push(".meta");
-    PathBuf::from(name)
-}
-
-/// Reads and parses the sidecar of `cwasm`; the error says which file and why.
-pub fn read_sidecar(cwasm: &Path) -> Result<CwasmMeta, String> {
-    let sidecar = sidecar_path(cwasm);
-    std::fs::read_to_string(&sidecar)
-        .map_err(|e| format!("cannot read its sidecar {}: {e}", sidecar.display()))
-        .and_then(|text| CwasmMeta::parse(&text))
 }
 
 /// Compiles `wasm` into a `.cwasm` image for `engine`.
@@ -132,44 +234,16 @@ pub fn write_precompiled(
     wasm: &[u8],
     cwasm_path: &Path,
     source: Option<&str>,
-) -> Result<CwasmMeta, RuntimeError> {
+) -> Result<Sidecar, RuntimeError> {
     let image = precompile(engine, wasm, &cwasm_path.display().to_string())?;
-    let meta = CwasmMeta {
-        runtime_version: crate::RUNTIME_VERSION.to_string(),
-        compatibility: compatibility_hash(engine),
-        wasm_sha256: sha256_hex(wasm),
-        cwasm_sha256: sha256_hex(&image),
-        source: source.map(str::to_string),
-    };
-    let io = |source| RuntimeError::Io {
-        path: cwasm_path.display().to_string(),
-        source,
-    };
-    write_atomic(cwasm_path, &image).map_err(io)?;
-    write_atomic(&sidecar_path(cwasm_path), meta.to_text().as_bytes()).map_err(io)?;
-    Ok(meta)
-}
-
-/// Checks a `.cwasm` image against its sidecar and the engine; `Ok` means it may be loaded.
-pub fn verify(engine: &Engine, image: &[u8], meta: &CwasmMeta) -> Result<(), String> {
-    let actual = sha256_hex(image);
-    if actual != meta.cwasm_sha256 {
-        return Err(format!(
-            "digest mismatch: file is sha256:{actual}, sidecar says sha256:{}",
-            meta.cwasm_sha256
-        ));
-    }
-    let ours = compatibility_hash(engine);
-    if ours != meta.compatibility {
-        return Err(format!(
-            "compiled for another engine (compatibility {}, this runtime {ours})",
-            short(&meta.compatibility)
-        ));
-    }
-    if Engine::detect_precompiled(image).is_none() {
-        return Err("not a precompiled Wasm module".into());
-    }
-    Ok(())
+    let sidecar = Sidecar::new(engine, &sha256_hex(wasm), &image, source);
+    sidecar
+        .write_beside(cwasm_path, &image, write_atomic)
+        .map_err(|source| RuntimeError::Io {
+            path: cwasm_path.display().to_string(),
+            source,
+        })?;
+    Ok(sidecar)
 }
 
 fn short(hash: &str) -> &str {
@@ -182,23 +256,23 @@ mod tests {
 
     #[test]
     fn sidecar_round_trips_and_rejects_garbage() {
-        let meta = CwasmMeta {
+        let meta = Sidecar {
             runtime_version: "0.1.0".into(),
             compatibility: "ab".into(),
             wasm_sha256: "cd".into(),
             cwasm_sha256: "ef".into(),
             source: Some("hello.wasm".into()),
         };
-        assert_eq!(CwasmMeta::parse(&meta.to_text()).unwrap(), meta);
-        assert!(CwasmMeta::parse("format = other/9\n").is_err());
-        assert!(CwasmMeta::parse("nonsense").is_err());
-        assert!(CwasmMeta::parse(&format!("format = {SIDECAR_FORMAT}\n")).is_err());
+        assert_eq!(Sidecar::parse(&meta.to_text()).unwrap(), meta);
+        assert!(Sidecar::parse("format = other/9\n").is_err());
+        assert!(Sidecar::parse("nonsense").is_err());
+        assert!(Sidecar::parse(&format!("format = {SIDECAR_FORMAT}\n")).is_err());
     }
 
     #[test]
     fn sidecar_path_appends_meta() {
         assert_eq!(
-            sidecar_path(Path::new("/b/m/hello.cwasm")),
+            Sidecar::path_for(Path::new("/b/m/hello.cwasm")),
             PathBuf::from("/b/m/hello.cwasm.meta")
         );
     }

@@ -2,32 +2,17 @@
 
 use std::time::{Duration, Instant};
 
-use wasmtime::{
-    Func, PoolConcurrencyLimitError, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
-};
+use wasmtime::{PoolConcurrencyLimitError, Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
+use crate::directives::{DEFAULT_MEMORY_LIMIT, DEFAULT_OUTPUT_LIMIT, DEFAULT_TIMEOUT_MS};
 use crate::host_io::HostIo;
 use crate::mapped_dir::MappedDir;
+use crate::request_state::RequestState;
 use crate::runtime::{LoadedModule, Runtime};
 use crate::streams::{IoBridge, OutputFailure};
 use crate::watchdog;
-
-/// Default `WasmTimeout`.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default `WasmMemoryLimit`.
-pub const DEFAULT_MEMORY_LIMIT: u64 = 256 << 20;
-/// Default `WasmOutputLimit`.
-pub const DEFAULT_OUTPUT_LIMIT: u64 = 1 << 30;
-
-/// What a store carries: the WASI context and the memory limiter.
-pub struct RequestState {
-    pub(crate) wasi: WasiP1Ctx,
-    limits: StoreLimits,
-    /// wasmtime-wasi's own `poll_oneoff`, made on first use (see [`crate::wasi_sleep`]).
-    pub(crate) original_poll_oneoff: Option<Func>,
-}
 
 /// Per-route limits; `None` means the default.
 #[derive(Clone, Copy, Debug, Default)]
@@ -127,7 +112,10 @@ impl Runtime {
     pub fn run(&self, req: &Request<'_>, io: &mut dyn HostIo) -> Outcome {
         self.ensure_ticker();
         let output_limit = req.limits.output.unwrap_or(DEFAULT_OUTPUT_LIMIT);
-        let timeout = req.limits.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let timeout = req
+            .limits
+            .timeout
+            .unwrap_or(Duration::from_millis(DEFAULT_TIMEOUT_MS));
         let deadline = Instant::now() + timeout;
         // SAFETY: `bridge.detach()` runs before `io`'s borrow ends, and the store (which owns
         // the streams) is dropped inside `run_with`, on this thread.
@@ -158,12 +146,8 @@ impl Runtime {
             .memory_size(usize::try_from(memory).unwrap_or(usize::MAX))
             .trap_on_grow_failure(false)
             .build();
-        let state = RequestState {
-            wasi,
-            limits,
-            original_poll_oneoff: None,
-        };
-        let mut store = Store::new(&self.engine, state);
+        let state = RequestState::new(wasi, limits);
+        let mut store = Store::new(self.engine(), state);
         store.limiter(|state| &mut state.limits);
         // Checked on every epoch tick against the wall clock, so Wasm code stops at the very
         // deadline the watchdog and the async timeout use (tick counts drift with sleep jitter).

@@ -11,7 +11,7 @@ use crate::epoch::Ticker;
 use crate::error::RuntimeError;
 use crate::mapped_dir::MappedDir;
 use crate::module_limits::ModuleLimits;
-use crate::request::RequestState;
+use crate::request_state::RequestState;
 use crate::signals;
 
 /// Severity of a runtime log message.
@@ -75,16 +75,17 @@ pub(crate) struct Registry {
     pub(crate) previous_dirs: Vec<Arc<MappedDir>>,
 }
 
-/// One process's runtime.
+/// One process's runtime. Its fields are private: the loader and the request runner (other
+/// files) go through its methods.
 pub struct Runtime {
-    pub(crate) settings: EngineSettings,
-    pub(crate) cache_dir: Option<PathBuf>,
-    pub(crate) engine: Engine,
-    pub(crate) compatibility: String,
-    pub(crate) linker: Linker<RequestState>,
-    pub(crate) registry: Mutex<Registry>,
-    pub(crate) logger: RwLock<Option<Logger>>,
-    pub(crate) policy: RwLock<LoadPolicy>,
+    settings: EngineSettings,
+    cache_dir: Option<PathBuf>,
+    engine: Engine,
+    compatibility: String,
+    linker: Linker<RequestState>,
+    registry: Mutex<Registry>,
+    logger: RwLock<Option<Logger>>,
+    policy: RwLock<LoadPolicy>,
     ticker: OnceLock<Ticker>,
     pooling: bool,
 }
@@ -177,6 +178,11 @@ impl Runtime {
         let dir = Arc::new(dir);
         self.registry().dirs.push(dir.clone());
         Ok(dir)
+    }
+
+    /// The linker every module is linked with.
+    pub(crate) fn linker(&self) -> &Linker<RequestState> {
+        &self.linker
     }
 
     pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {

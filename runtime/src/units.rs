@@ -37,15 +37,16 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
-/// Parses a duration: a whole number with a unit `ms`, `s`, `m` or `h`. A bare number is seconds,
-/// as in Apache's own `Timeout`.
+/// Parses a duration: a whole number with a unit `ms`, `s`, `mi` (Apache's minutes; `m` and `min`
+/// too) or `h`. A bare number is seconds. Every spelling of Apache's own `ap_timeout_parameter_parse`
+/// (`Timeout`, `ProxyTimeout`) means the same here.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(digits_end);
     if digits.is_empty() {
         return Err(format!(
-            "`{text}` is not a duration (expected e.g. 500ms, 5s, 2m)"
+            "`{text}` is not a duration (expected e.g. 500ms, 5s, 2mi)"
         ));
     }
     let number: u64 = digits
@@ -54,11 +55,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let millis_per_unit: u64 = match unit.trim() {
         "ms" => 1,
         "" | "s" => 1000,
-        "m" | "min" => 60_000,
+        "mi" | "m" | "min" => 60_000,
         "h" => 3_600_000,
         other => {
             return Err(format!(
-                "`{text}` has an unknown unit `{other}` (expected ms, s, m or h)"
+                "`{text}` has an unknown unit `{other}` (expected ms, s, mi or h)"
             ));
         }
     };
@@ -101,6 +102,7 @@ mod tests {
         assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("2mi").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         for bad in ["", "s", "5x", "1.5s", "-3s", "99999999999999999999h"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");

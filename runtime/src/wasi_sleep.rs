@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use wasmtime::{Caller, Extern, Linker, Val};
 
-use crate::request::RequestState;
+use crate::request_state::RequestState;
 
 const MODULE: &str = "wasi_snapshot_preview1";
 const NAME: &str = "poll_oneoff";

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{printer, tempdir};
 use wasm_runtime::engine::{EngineSettings, OptLevel, build_engine};
-use wasm_runtime::precompiled::{sidecar_path, write_precompiled};
+use wasm_runtime::precompiled::{Sidecar, write_precompiled};
 use wasm_runtime::{LoadOrigin, LogLevel, Logger, Runtime};
 
 fn settings() -> EngineSettings {
@@ -214,7 +214,7 @@ fn precompiled_without_sidecar_is_refused() {
     let cwasm = dir.join("lonely.cwasm");
     let engine = build_engine(&settings()).unwrap().engine;
     write_precompiled(&engine, &printer(b"x"), &cwasm, None).unwrap();
-    std::fs::remove_file(sidecar_path(&cwasm)).unwrap();
+    std::fs::remove_file(Sidecar::path_for(&cwasm)).unwrap();
     let err = common::runtime()
         .load_module(&cwasm)
         .err()

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use wasm_runtime::precompiled::{CwasmMeta, read_sidecar, sidecar_path, verify};
+use wasm_runtime::precompiled::Sidecar;
 use wasmtime::Engine;
 
 use crate::sources::regular::read_regular;
@@ -86,38 +86,34 @@ impl CompiledCache {
 
     /// The cached image of the module whose `.wasm` has `wasm_sha256`, verified against its
     /// sidecar and `engine`; a bad entry is removed and reported absent.
-    pub fn get(&self, engine: &Engine, wasm_sha256: &str) -> Option<(Vec<u8>, CwasmMeta)> {
+    pub fn get(&self, engine: &Engine, wasm_sha256: &str) -> Option<(Vec<u8>, Sidecar)> {
         let path = self.cwasm_path(wasm_sha256);
         if !path.exists() {
             return None;
         }
         let found = (|| {
-            if untrusted(&path).is_some() || untrusted(&sidecar_path(&path)).is_some() {
+            if untrusted(&path).is_some() || untrusted(&Sidecar::path_for(&path)).is_some() {
                 return None;
             }
-            let meta = read_sidecar(&path).ok()?;
+            let meta = Sidecar::read(&path).ok()?;
             let image = read_regular(&path, MAX_CWASM).ok()?;
             let ours = meta.wasm_sha256 == wasm_sha256
                 && meta.runtime_version == wasm_runtime::RUNTIME_VERSION
-                && verify(engine, &image, &meta).is_ok();
+                && meta.verify(engine, &image).is_ok();
             ours.then_some((image, meta))
         })();
         if found.is_none() {
-            let _ = std::fs::remove_file(sidecar_path(&path));
+            let _ = std::fs::remove_file(Sidecar::path_for(&path));
             let _ = std::fs::remove_file(&path);
         }
         found
     }
 
     /// Stores `image` (whose sidecar is `meta`) for `meta.wasm_sha256`, atomically.
-    pub fn put(&self, image: &[u8], meta: &CwasmMeta) -> std::io::Result<()> {
+    pub fn put(&self, image: &[u8], meta: &Sidecar) -> std::io::Result<()> {
         let path = self.cwasm_path(&meta.wasm_sha256);
-        let cached = CwasmMeta {
-            source: None,
-            ..meta.clone()
-        };
-        self.write_atomic(&path, image)?;
-        self.write_atomic(&sidecar_path(&path), cached.to_text().as_bytes())
+        meta.with_source(None)
+            .write_beside(&path, image, |p, bytes| self.write_atomic(p, bytes))
     }
 
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {

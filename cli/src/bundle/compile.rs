@@ -13,9 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::ProgressBar;
 use wasm_runtime::digest::sha256_hex;
-use wasm_runtime::engine::compatibility_hash;
 use wasm_runtime::module_limits::{Limit, LimitError, ModuleLimits, check_module};
-use wasm_runtime::precompiled::{CwasmMeta, precompile, sidecar_path};
+use wasm_runtime::precompiled::{Sidecar, precompile};
 use wasmtime::Engine;
 
 use super::cache::CompiledCache;
@@ -221,13 +220,7 @@ impl Compiler<'_> {
             }
             Err(e) => return Err(io(&job.name)(std::io::Error::other(e.to_string()))),
         };
-        let meta = CwasmMeta {
-            runtime_version: wasm_runtime::RUNTIME_VERSION.to_string(),
-            compatibility: compatibility_hash(self.engine),
-            wasm_sha256: job.sha256.clone(),
-            cwasm_sha256: sha256_hex(&image),
-            source: None,
-        };
+        let meta = Sidecar::new(self.engine, &job.sha256, &image, None);
         write_cwasm(out, &job.name, &image, &meta).map_err(io(&job.name))?;
         if let Some(cache) = self.cache {
             // A cache that cannot be written only costs a compile next time.
@@ -242,14 +235,10 @@ impl Compiler<'_> {
 }
 
 /// Writes `NAME.cwasm` and its sidecar (naming `NAME.wasm` as its source), the sidecar last.
-fn write_cwasm(out: &Path, name: &str, image: &[u8], meta: &CwasmMeta) -> std::io::Result<()> {
+fn write_cwasm(out: &Path, name: &str, image: &[u8], meta: &Sidecar) -> std::io::Result<()> {
     let cwasm = out.join(format!("{name}.cwasm"));
-    files::write_file(&cwasm, image)?;
-    let meta = CwasmMeta {
-        source: Some(format!("{name}.wasm")),
-        ..meta.clone()
-    };
-    files::write_file(&sidecar_path(&cwasm), meta.to_text().as_bytes())
+    meta.with_source(Some(&format!("{name}.wasm")))
+        .write_beside(&cwasm, image, files::write_file)
 }
 
 /// `job` has the same bytes as `first`: copy `first`'s files (written by this build) under
@@ -264,14 +253,14 @@ fn copy_module(
     let dest = |ext: &str| out.join(format!("{}.{ext}", job.name));
     files::copy_file(&src("wasm"), &dest("wasm")).map_err(io(&job.name))?;
     files::copy_file(&src("cwasm"), &dest("cwasm")).map_err(io(&job.name))?;
-    let text = std::fs::read_to_string(sidecar_path(&src("cwasm"))).map_err(io(&job.name))?;
-    let meta = CwasmMeta::parse(&text).map_err(|e| io(&job.name)(std::io::Error::other(e)))?;
-    let meta = CwasmMeta {
-        source: Some(format!("{}.wasm", job.name)),
-        ..meta
-    };
-    files::write_file(&sidecar_path(&dest("cwasm")), meta.to_text().as_bytes())
-        .map_err(io(&job.name))?;
+    let meta = Sidecar::read(&src("cwasm"))
+        .map_err(|e| io(&job.name)(std::io::Error::other(e.to_string())))?
+        .with_source(Some(&format!("{}.wasm", job.name)));
+    files::write_file(
+        &Sidecar::path_for(&dest("cwasm")),
+        meta.to_text().as_bytes(),
+    )
+    .map_err(io(&job.name))?;
     Ok(Outcome {
         name: job.name.clone(),
         cwasm_sha256: done.cwasm_sha256.clone(),
