@@ -219,7 +219,7 @@ impl Error {
                 "write oci://REGISTRY/REPOSITORY:TAG or oci://REGISTRY/REPOSITORY@sha256:DIGEST"
                     .to_string()
             }
-            Error::Unreachable { registry, .. } if crate::reference::is_loopback(registry) => {
+            Error::Unreachable { registry, .. } if crate::loopback::is_loopback(registry) => {
                 "is the registry running? `--offline` builds from the cache".to_string()
             }
             Error::Unreachable { registry, .. } => format!(

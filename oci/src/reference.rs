@@ -181,19 +181,6 @@ impl FromStr for OciReference {
     }
 }
 
-/// True when `registry` (host[:port]) is a loopback address, where plain HTTP is allowed.
-pub fn is_loopback(registry: &str) -> bool {
-    let host = if let Some(rest) = registry.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        registry.rsplit_once(':').map_or(registry, |(h, _)| h)
-    };
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,14 +228,5 @@ mod tests {
                 "{bad} should be rejected"
             );
         }
-    }
-
-    #[test]
-    fn loopback_detection() {
-        assert!(is_loopback("127.0.0.1:5000"));
-        assert!(is_loopback("localhost:5000"));
-        assert!(is_loopback("[::1]:5000"));
-        assert!(!is_loopback("registry.example"));
-        assert!(!is_loopback("10.0.0.1:5000"));
     }
 }

@@ -16,8 +16,9 @@ use crate::auth::{Credentials, DockerConfig};
 use crate::cache::BlobWriter;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::loopback::is_loopback;
 use crate::media::ACCEPTED_MANIFESTS;
-use crate::reference::{OciReference, is_loopback};
+use crate::reference::OciReference;
 
 /// Connection settings shared by every registry operation.
 #[derive(Debug, Clone, Default)]
