@@ -192,21 +192,21 @@ impl Error {
     /// A stable diagnostic code, e.g. `oci::unauthorized`.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::InvalidReference { .. } => "oci::invalid_reference",
+            Error::InvalidReference { .. } => "oci::invalid-reference",
             Error::Unreachable { .. } => "oci::unreachable",
             Error::Unauthorized { .. } => "oci::unauthorized",
-            Error::NotFound { .. } => "oci::not_found",
-            Error::DigestMismatch { .. } => "oci::digest_mismatch",
-            Error::SizeMismatch { .. } => "oci::size_mismatch",
-            Error::UnexpectedMediaType { .. } => "oci::media_type",
-            Error::NoWasmLayer { .. } => "oci::no_wasm_layer",
-            Error::TooManyWasmLayers { .. } => "oci::too_many_wasm_layers",
-            Error::NoWasmPlatform { .. } => "oci::no_wasm_platform",
-            Error::NotCached { .. } => "oci::not_cached",
-            Error::LockWouldChange { .. } => "oci::lock_would_change",
+            Error::NotFound { .. } => "oci::not-found",
+            Error::DigestMismatch { .. } => "oci::digest-mismatch",
+            Error::SizeMismatch { .. } => "oci::size-mismatch",
+            Error::UnexpectedMediaType { .. } => "oci::media-type",
+            Error::NoWasmLayer { .. } => "oci::no-wasm-layer",
+            Error::TooManyWasmLayers { .. } => "oci::too-many-wasm-layers",
+            Error::NoWasmPlatform { .. } => "oci::no-wasm-platform",
+            Error::NotCached { .. } => "oci::not-cached",
+            Error::LockWouldChange { .. } => "oci::lock-would-change",
             Error::Lock { .. } => "oci::lock",
             Error::Credentials { .. } => "oci::credentials",
-            Error::NotWasm { .. } => "oci::not_wasm",
+            Error::NotWasm { .. } => "oci::not-wasm",
             Error::Registry { .. } => "oci::registry",
             Error::Io { .. } => "oci::io",
         }
@@ -283,5 +283,109 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of every variant, so a new one cannot slip past the naming rule.
+    fn one_of_each() -> Vec<Error> {
+        let s = || String::from("x");
+        vec![
+            Error::InvalidReference {
+                input: s(),
+                reason: s(),
+            },
+            Error::Unreachable {
+                registry: s(),
+                detail: s(),
+            },
+            Error::Unauthorized {
+                registry: s(),
+                repository: s(),
+                status: 401,
+                detail: s(),
+            },
+            Error::NotFound {
+                what: "blob",
+                reference: s(),
+            },
+            Error::DigestMismatch {
+                what: s(),
+                expected: s(),
+                actual: s(),
+            },
+            Error::SizeMismatch {
+                what: s(),
+                expected: 1,
+                actual: 2,
+            },
+            Error::UnexpectedMediaType {
+                kind: "config",
+                found: s(),
+                accepted: vec![],
+                reference: s(),
+            },
+            Error::NoWasmLayer {
+                reference: s(),
+                found: vec![],
+            },
+            Error::TooManyWasmLayers {
+                reference: s(),
+                found: vec![],
+            },
+            Error::NoWasmPlatform {
+                reference: s(),
+                found: vec![],
+            },
+            Error::NotCached {
+                reference: s(),
+                detail: s(),
+            },
+            Error::LockWouldChange {
+                module: s(),
+                reason: s(),
+            },
+            Error::Lock {
+                path: PathBuf::from("x"),
+                detail: s(),
+            },
+            Error::Credentials {
+                registry: s(),
+                detail: s(),
+            },
+            Error::NotWasm {
+                path: PathBuf::from("x"),
+                detail: s(),
+            },
+            Error::Registry {
+                registry: s(),
+                detail: s(),
+            },
+            Error::io("x", std::io::Error::other("x")),
+        ]
+    }
+
+    #[test]
+    fn codes_are_kebab_case_and_distinct() {
+        let codes: Vec<&str> = one_of_each().iter().map(Error::code).collect();
+        for code in &codes {
+            let rest = code
+                .strip_prefix("oci::")
+                .unwrap_or_else(|| panic!("{code}"));
+            assert!(
+                !rest.is_empty()
+                    && !rest.starts_with('-')
+                    && !rest.ends_with('-')
+                    && rest.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{code} is not oci::kebab-case"
+            );
+        }
+        let mut unique = codes.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), codes.len(), "{codes:?}");
     }
 }

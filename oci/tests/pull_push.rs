@@ -265,7 +265,7 @@ fn unknown_tag_and_locked_without_entry_fail_and_write_nothing() {
         "{}",
         errors[0].error
     );
-    assert_eq!(errors[0].error.code(), "oci::not_found");
+    assert_eq!(errors[0].error.code(), "oci::not-found");
 
     let strict = ResolveOptions {
         locked: true,

@@ -205,7 +205,7 @@ def test_moved_tag_locked_update_offline(cli, env, registry, tmp_path):
     # pull --update --locked refuses to move the pin, naming the source in the manifest.
     res = mod_wasm(env, "pull", manifest, "--update", "--locked", check=False)
     assert res.returncode == 1, res.stderr
-    assert "oci::lock_would_change" in res.stderr and "app.kdl:" in res.stderr, res.stderr
+    assert "oci::lock-would-change" in res.stderr and "app.kdl:" in res.stderr, res.stderr
     assert (manifest.parent / "app.lock").read_text() == lock_before
 
     # pull --update hello moves it.
@@ -224,7 +224,7 @@ def test_moved_tag_locked_update_offline(cli, env, registry, tmp_path):
     shutil.rmtree(Path(env["XDG_CACHE_HOME"]))
     res = mod_wasm(env, "build", manifest, "--out", tmp_path / "none", "--offline", check=False)
     assert res.returncode == 1
-    assert "oci::not_cached" in res.stderr and 'source="oci://' in res.stderr, res.stderr
+    assert "oci::not-cached" in res.stderr and 'source="oci://' in res.stderr, res.stderr
     res = mod_wasm(env, "build", manifest, "--out", tmp_path / "none", check=False)
     assert res.returncode == 1
     assert "oci::unreachable" in res.stderr, res.stderr
