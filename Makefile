@@ -1,10 +1,13 @@
 # mod-wasm build: the Rust workspace (runtime cdylib + CLI), the Apache module, the Wasm samples.
 #
-#   make            build everything (debug profile; `make PROFILE=release` for benchmarks)
+#   make            build everything (release profile; `make PROFILE=debug` for a quicker build)
 #   make test       build, then run every test (Rust unit/integration tests + the e2e suite)
-#   make up         build, then serve the hello sample with Apache on 127.0.0.1:8080
+#   make up         build, then serve the demo (samples/demo) with Apache on 127.0.0.1:8080
+#   make deb        build, then the Debian packages libapache2-mod-wasm and mod-wasm in build/deb/
+#
+# One profile for everything: tests, the demo and the packages share one build of Wasmtime.
 
-PROFILE ?= debug
+PROFILE ?= release
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 TARGET_DIR := $(CURDIR)/target/$(PROFILE)
 BUILD := $(CURDIR)/build
@@ -19,7 +22,7 @@ WASM := $(patsubst samples/c/%.c,$(BUILD)/wasm/%.wasm,$(SAMPLE_C)) \
         $(patsubst tests/modules/%.c,$(BUILD)/wasm/%.wasm,$(TEST_C)) \
         $(patsubst tests/modules/%.wat,$(BUILD)/wasm/%.wasm,$(TEST_WAT))
 
-.PHONY: all rust mod_wasm wasm test test-rust test-e2e up lint clean
+.PHONY: all rust mod_wasm wasm test test-rust test-e2e up python deb lint clean
 
 all: rust mod_wasm wasm
 
@@ -30,13 +33,18 @@ rust:
 # apxs drops a lone -Wl,-rpath,DIR: it must be spelled -Wl,-Wl,-rpath,DIR.
 mod_wasm: $(BUILD)/mod_wasm.so
 
-$(BUILD)/mod_wasm.so: mod_wasm/mod_wasm.c runtime/include/wasm_runtime.h rust
-	@mkdir -p $(BUILD)/apxs
-	cp mod_wasm/mod_wasm.c $(BUILD)/apxs/
-	cd $(BUILD)/apxs && $(APXS) -c -Wc,-Wall -Wc,-Werror -Wc,-Wextra -Wc,-Wno-unused-parameter \
+# $(call apxs_build,WORK_DIR,RPATH): compiles mod_wasm.c in WORK_DIR, linked with RPATH, into $@.
+define apxs_build
+	@mkdir -p $(1)
+	cp mod_wasm/mod_wasm.c $(1)/
+	cd $(1) && $(APXS) -c -Wc,-Wall -Wc,-Werror -Wc,-Wextra -Wc,-Wno-unused-parameter \
 		-I$(CURDIR)/runtime/include -L$(TARGET_DIR) -lwasm_runtime \
-		-Wl,-Wl,-rpath,$(TARGET_DIR) mod_wasm.c >/dev/null
-	cp $(BUILD)/apxs/.libs/mod_wasm.so $@.tmp && mv -f $@.tmp $@
+		-Wl,-Wl,-rpath,$(2) mod_wasm.c >/dev/null
+	cp $(1)/.libs/mod_wasm.so $@.tmp && mv -f $@.tmp $@
+endef
+
+$(BUILD)/mod_wasm.so: mod_wasm/mod_wasm.c runtime/include/wasm_runtime.h rust
+	$(call apxs_build,$(BUILD)/apxs,$(TARGET_DIR))
 
 wasm: $(WASM)
 
@@ -64,8 +72,34 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-up: all
-	$(TARGET_DIR)/mod-wasm up samples/hello/app.kdl
+# The demo: samples/demo/app.kdl plus its front page, served by `mod-wasm up` through a template
+# override: the built-in httpd.conf.j2 with samples/demo/demo.conf.in appended. The bundle goes to
+# build/demo/bundle. UP_FLAGS are passed on (e.g. UP_FLAGS="--listen 127.0.0.1:9000").
+DEMO := samples/demo
+DEMO_TEMPLATES := $(BUILD)/demo/templates
+UP_FLAGS ?=
+
+up: all python $(DEMO_TEMPLATES)/httpd.conf.j2
+	$(TARGET_DIR)/mod-wasm up $(DEMO)/app.kdl --templates $(DEMO_TEMPLATES) --out $(BUILD)/demo/bundle $(UP_FLAGS)
+
+$(DEMO_TEMPLATES)/httpd.conf.j2: templates/httpd.conf.j2 $(DEMO)/demo.conf.in
+	@mkdir -p $(dir $@)
+	{ cat templates/httpd.conf.j2; sed 's|@DEMO@|$(CURDIR)/$(DEMO)|g' $(DEMO)/demo.conf.in; } > $@.tmp
+	mv -f $@.tmp $@
+
+# The WASI CPython of the Python sample and the demo (fetched once, verified, cached in build/python).
+python:
+	samples/fetch-python.sh >/dev/null
+
+# Debian packages (packaging/build-debs.sh): the same build, with a second copy of mod_wasm.so linked
+# with the packaged runtime's folder as its rpath (the copy in build/ keeps target/PROFILE).
+DEB_RUNTIME_DIR := /usr/lib/mod-wasm
+
+deb: rust $(BUILD)/pkg/mod_wasm.so
+	packaging/build-debs.sh --target-dir $(TARGET_DIR) --mod-wasm-so $(BUILD)/pkg/mod_wasm.so --out $(BUILD)/deb
+
+$(BUILD)/pkg/mod_wasm.so: mod_wasm/mod_wasm.c runtime/include/wasm_runtime.h rust
+	$(call apxs_build,$(BUILD)/pkg/apxs,$(DEB_RUNTIME_DIR))
 
 clean:
 	rm -rf $(BUILD)
