@@ -11,6 +11,7 @@ pub mod commands;
 pub mod exit;
 pub mod manifest;
 pub mod output;
+pub mod problem;
 pub mod render;
 pub mod sources;
 

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::manifest::Checked;
-use crate::manifest::problem::{Level, Problem, SourcedProblem};
+use crate::problem::{Level, Problem, SourcedProblem};
 
 /// Output settings from the global flags and the environment.
 #[derive(Clone, Copy, Debug)]

@@ -1,5 +1,8 @@
 //! One problem found in a manifest: a code, a message, a labelled span in the KDL source and an
 //! optional hint. Rendered by miette for people and serialised for `--json`.
+//!
+//! Found by the manifest reader, the module sources (files, registries) and the build alike, so
+//! it lives beside them rather than inside any of them: none has to import another for it.
 
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
-use mod_wasm::manifest::problem::line_col;
+use mod_wasm::problem::line_col;
 
 fn corpus_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bad_manifests"))
@@ -178,4 +178,34 @@ fn a_manifest_nested_1500_deep_is_a_diagnostic_not_a_stack_overflow() {
             (Some(66), Some(3))
         );
     }
+}
+
+/// `oci://foo/Repo:1` once passed `check` and failed `build`: two grammars. Now both refuse it while
+/// reading the manifest, in the words of the OCI crate's one parser.
+#[test]
+fn check_and_build_refuse_a_bad_oci_reference_with_the_oci_crates_words() {
+    let file = "47-oci-reference-build-refused.kdl";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(file);
+    std::fs::copy(corpus_dir().join(file), &path).unwrap();
+    let want = mod_wasm_oci::OciReference::parse("oci://foo/Repo:1")
+        .unwrap_err()
+        .to_string();
+    let fake_so = common::fake_mod_wasm_so(dir.path());
+    for command in ["check", "build"] {
+        let out = Command::new(common::bin())
+            .args([command, "--json"])
+            .arg(&path)
+            .env("MOD_WASM_SO", &fake_so)
+            .env(common::CACHE_ENV, dir.path().join("cache"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let problems = json["problems"].as_array().unwrap();
+        assert_eq!(problems.len(), 1, "{command}: {json}");
+        assert_eq!(problems[0]["code"], "manifest::source", "{command}");
+        assert_eq!(problems[0]["message"], want.as_str(), "{command}");
+    }
+    assert!(!dir.path().join("bundle").exists());
 }

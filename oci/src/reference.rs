@@ -45,9 +45,12 @@ impl OciReference {
         })?;
         if registry.is_empty()
             || !(registry.contains('.') || registry.contains(':') || registry == "localhost")
+            || !registry
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
         {
             return Err(invalid(
-                "the first part must be a registry host (with a dot or a port, or `localhost`)",
+                "the first part must be a registry host (letters, digits, `.`, `-`; with a dot or a port, or `localhost`)",
             ));
         }
         // A tag follows the last ':' of the path (the registry part may hold a port).
@@ -219,6 +222,8 @@ mod tests {
             "oci://registry.example/hello@sha256:abc",
             "oci://registry.example/hello@md5:0123",
             "oci://registry.example/:v1",
+            "oci://reg istry.example/hello:v1",
+            "oci://foo/Repo:1",
         ] {
             assert!(
                 matches!(

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use wasm_runtime::engine::{EngineSettings, build_engine, compatibility_hash};
 
-use crate::manifest::problem::Problem;
 use crate::manifest::validate::{limit_problem, pin_problem};
 use crate::manifest::{Manifest, ModuleDecl};
+use crate::problem::Problem;
 use crate::render::{EngineContext, RouteContext, Templates, WasmConfContext};
 use crate::sources::oci::{self, OciOptions};
 use crate::sources::{ModuleSource, ResolvedSource};
@@ -122,10 +122,11 @@ pub fn resolve_modules(
 ) -> Result<Vec<(ModuleDecl, ResolvedSource)>, BuildError> {
     let mut resolved = Vec::new();
     // Every OCI module at once: parallel downloads, one lock file update.
-    let (mut from_oci, mut problems) = match oci::resolve_all(m, options) {
-        Ok(outcome) => (outcome.resolved, Vec::new()),
-        Err(problems) => (BTreeMap::new(), problems),
-    };
+    let (mut from_oci, mut problems) =
+        match oci::resolve_all(&m.oci_modules(), m.top_span(), options) {
+            Ok(outcome) => (outcome.resolved, Vec::new()),
+            Err(problems) => (BTreeMap::new(), problems),
+        };
     for module in &m.modules {
         let source = match &module.source {
             Some(ModuleSource::Path(_)) => local.get(&module.name.value).cloned(),

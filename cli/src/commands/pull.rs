@@ -59,7 +59,7 @@ pub fn run(args: &PullArgs, out: &Output) -> Result<(), CliError> {
         manifest_dir: m.dir.clone(),
         progress: !out.quiet && !out.json,
     };
-    let outcome = match oci::resolve_with(m, &options, update) {
+    let outcome = match oci::resolve_with(&m.oci_modules(), m.top_span(), &options, update) {
         Ok(outcome) => outcome,
         Err(problems) => {
             out.problems(&checked, &problems);

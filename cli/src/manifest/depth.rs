@@ -9,7 +9,7 @@
 
 use miette::SourceSpan;
 
-use super::problem::Problem;
+use crate::problem::Problem;
 
 /// Deepest nesting accepted (a real manifest needs 2: `route { … }`).
 pub const MAX_DEPTH: usize = 64;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::Manifest;
-use super::problem::Problem;
+use crate::problem::Problem;
 
 /// Checks every host folder of every route and rewrites `dirs`/`map-dirs` to canonical paths.
 pub fn resolve(m: &mut Manifest) -> Vec<Problem> {

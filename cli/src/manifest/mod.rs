@@ -6,7 +6,6 @@
 pub mod depth;
 pub mod host_dirs;
 pub mod parse;
-pub mod problem;
 pub mod reader;
 pub mod schema;
 pub mod suggest;
@@ -20,8 +19,9 @@ use miette::SourceSpan;
 use wasm_runtime::engine::OptLevel;
 use wasm_runtime::module_limits::{Limit, ModuleLimits};
 
+use crate::problem::Problem;
+use crate::sources::oci::OciModule;
 use crate::sources::{ModuleSource, ResolvedSource};
-use problem::Problem;
 
 /// A value with the place it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,6 +187,29 @@ impl Manifest {
     /// The app name (empty when missing, which is already a problem).
     pub fn app_name(&self) -> &str {
         self.app.as_ref().map(|a| a.value.as_str()).unwrap_or("")
+    }
+
+    /// The `oci://` modules, as [`crate::sources::oci::resolve_all`] takes them.
+    pub fn oci_modules(&self) -> Vec<OciModule> {
+        self.modules
+            .iter()
+            .filter_map(|m| match &m.source {
+                Some(ModuleSource::Oci(reference)) => Some(OciModule {
+                    name: m.name.value.clone(),
+                    reference: reference.clone(),
+                    span: m.source_span,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Where a problem about the manifest as a whole points: its `app` node, else its start.
+    pub fn top_span(&self) -> SourceSpan {
+        self.app
+            .as_ref()
+            .map(|a| a.span)
+            .unwrap_or_else(|| SourceSpan::from(0..0))
     }
 
     /// The manifest's name for diagnostics, as the user gave it.

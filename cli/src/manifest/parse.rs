@@ -10,7 +10,6 @@ use wasm_runtime::engine::OptLevel;
 use wasm_runtime::module_limits::{Limit, ModuleLimits};
 use wasm_runtime::units::{parse_duration, parse_size};
 
-use super::problem::Problem;
 use super::reader::NodeReader;
 use super::schema::{
     DIR_PROPS, ENGINE_NODES, MODULE_PROPS, ROUTE_NODES, ROUTE_PROPS, SERVER_PROPS, TOP_NODES,
@@ -21,6 +20,7 @@ use super::{
     EngineBlock, HostDir, Manifest, MapDir, ModuleDecl, ModuleLimitsDecl, RouteDecl, RouteSettings,
     ServerBlock, Spanned,
 };
+use crate::problem::Problem;
 use crate::sources::{ModuleSource, join_clean};
 
 /// Codes of problems that leave no document to validate.

@@ -5,8 +5,8 @@ use kdl::{KdlEntry, KdlNode, KdlValue};
 use miette::SourceSpan;
 
 use super::Spanned;
-use super::problem::Problem;
 use super::suggest::did_you_mean;
+use crate::problem::Problem;
 
 /// Reads one node; call [`NodeReader::finish`] to report unknown properties.
 pub struct NodeReader<'a> {

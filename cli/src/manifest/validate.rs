@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use miette::SourceSpan;
 
 use super::Manifest;
-use super::problem::Problem;
 use super::suggest::did_you_mean;
+use crate::problem::Problem;
 use wasm_runtime::module_limits::LimitError;
 
 use crate::sources::local::{self, LocalError};

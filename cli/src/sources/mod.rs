@@ -1,8 +1,9 @@
 //! Where a module's bytes come from: a local file (plain path or `file:` URL) or an OCI
 //! registry (`oci://REGISTRY/REPO:TAG` or `…@sha256:DIGEST`).
 //!
-//! Local files are resolved here; OCI references are handed to [`oci::resolve_all`], the one seam
-//! between the manifest/build code and registry support.
+//! Local files are resolved here; OCI references are parsed by the `mod_wasm_oci` crate's own
+//! parser (the one grammar `check`, `build` and `pull` share) and handed to [`oci::resolve_all`],
+//! the one seam between the manifest/build code and registry support.
 
 pub mod local;
 pub mod oci;
@@ -10,6 +11,7 @@ pub mod regular;
 
 use std::path::{Path, PathBuf};
 
+use mod_wasm_oci::OciReference;
 use serde::Serialize;
 
 /// A module source as written in the manifest, parsed.
@@ -17,8 +19,8 @@ use serde::Serialize;
 pub enum ModuleSource {
     /// A local file, absolute (relative paths are already joined to the manifest's folder).
     Path(PathBuf),
-    /// An OCI reference without the `oci://` scheme, e.g. `registry.example/wasm/python:3.11`.
-    Oci(String),
+    /// An OCI reference, e.g. `oci://registry.example/wasm/python:3.11`.
+    Oci(OciReference),
 }
 
 /// A module source that has been fetched (if need be), read and hashed.
@@ -45,10 +47,8 @@ pub enum SourceError {
     /// A malformed `file:` URL.
     #[error("`{0}` is not a usable file: URL")]
     BadFileUrl(String),
-    /// A malformed `oci://` reference.
-    #[error(
-        "`{0}` is not an OCI reference (expected oci://REGISTRY/REPOSITORY:TAG or @sha256:DIGEST)"
-    )]
+    /// A malformed `oci://` reference: the OCI crate's own message.
+    #[error("{0}")]
     BadOciReference(String),
 }
 
@@ -58,8 +58,10 @@ impl ModuleSource {
         if text.is_empty() {
             return Err(SourceError::Empty);
         }
-        if let Some(reference) = text.strip_prefix("oci://") {
-            return parse_oci(reference).map(ModuleSource::Oci);
+        if text.starts_with(mod_wasm_oci::SCHEME) {
+            return OciReference::parse(text)
+                .map(ModuleSource::Oci)
+                .map_err(|e| SourceError::BadOciReference(e.to_string()));
         }
         if let Some(rest) = text.strip_prefix("file:") {
             return parse_file_url(rest, text, base).map(ModuleSource::Path);
@@ -137,27 +139,6 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn parse_oci(reference: &str) -> Result<String, SourceError> {
-    let bad = || SourceError::BadOciReference(format!("oci://{reference}"));
-    let (registry, repo) = reference.split_once('/').ok_or_else(bad)?;
-    let repo_name = repo.split(['@', ':']).next().unwrap_or("");
-    if registry.is_empty()
-        || repo_name.is_empty()
-        || reference
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(bad());
-    }
-    if let Some((_, digest)) = repo.split_once('@') {
-        let hex = digest.strip_prefix("sha256:").ok_or_else(bad)?;
-        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(bad());
-        }
-    }
-    Ok(reference.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,9 +164,9 @@ mod tests {
         );
         assert_eq!(
             ModuleSource::parse("oci://reg.example:5000/wasm/py:3.11", base).unwrap(),
-            ModuleSource::Oci("reg.example:5000/wasm/py:3.11".into())
+            ModuleSource::Oci(OciReference::parse("oci://reg.example:5000/wasm/py:3.11").unwrap())
         );
-        let pinned = format!("oci://reg/wasm/py@sha256:{}", "a".repeat(64));
+        let pinned = format!("oci://reg.example/wasm/py@sha256:{}", "a".repeat(64));
         assert!(matches!(
             ModuleSource::parse(&pinned, base),
             Ok(ModuleSource::Oci(_))
@@ -217,5 +198,13 @@ mod tests {
         assert!(ModuleSource::parse("file://remote/a.wasm", base).is_err());
         assert!(ModuleSource::parse("oci://justaname", base).is_err());
         assert!(ModuleSource::parse("oci://reg/repo@sha256:abc", base).is_err());
+        // The OCI crate's grammar, word for word: what `build` would say, `check` says.
+        let bad = "oci://foo/Repo:1";
+        assert_eq!(
+            ModuleSource::parse(bad, base),
+            Err(SourceError::BadOciReference(
+                OciReference::parse(bad).unwrap_err().to_string()
+            ))
+        );
     }
 }

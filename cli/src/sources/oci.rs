@@ -1,7 +1,8 @@
 //! OCI module sources: the single seam between the manifest/build code and registry support
 //! (crate `mod_wasm_oci`).
 //!
-//! [`resolve_all`] resolves every `oci://` module of a manifest at once: the lock file
+//! [`resolve_all`] resolves every `oci://` module of a manifest at once (each given as its name,
+//! its parsed reference and the span of its `source=`, so nothing here reads the manifest): the lock file
 //! `app.lock` beside the manifest is used where its entry matches the module's source (a tag
 //! that moved does not change a locked build), `--locked` refuses any change to it, `--offline`
 //! uses only the cache. Downloads run in parallel with progress bars, every blob verified into
@@ -20,9 +21,19 @@ use mod_wasm_oci::{
     ResolveOptions, Update,
 };
 
-use crate::manifest::Manifest;
-use crate::manifest::problem::Problem;
-use crate::sources::{ModuleSource, ResolvedSource};
+use crate::problem::Problem;
+use crate::sources::ResolvedSource;
+
+/// One `oci://` module to resolve.
+#[derive(Clone, Debug)]
+pub struct OciModule {
+    /// The module's name.
+    pub name: String,
+    /// Its reference (parsed by the OCI crate when the manifest was read).
+    pub reference: OciReference,
+    /// Span of its `source=` value: where its problems point.
+    pub span: SourceSpan,
+}
 
 /// Registry-related switches from the command line.
 #[derive(Clone, Debug, Default)]
@@ -59,50 +70,36 @@ pub fn lock_path(dir: &Path) -> PathBuf {
     dir.join(mod_wasm_oci::LOCK_FILE_NAME)
 }
 
-/// Resolves every OCI module of `m` (what `build` and `up` need); `app.lock` is used, and
-/// written when it changed and everything resolved.
-pub fn resolve_all(m: &Manifest, options: &OciOptions) -> Result<OciOutcome, Vec<Problem>> {
-    resolve_with(m, options, Update::Nothing)
+/// Resolves `modules` (what `build` and `up` need); `app.lock` is used, and written when it
+/// changed and everything resolved. Problems with the lock file, the cache or the client point
+/// at `file_span` (the top of the manifest).
+pub fn resolve_all(
+    modules: &[OciModule],
+    file_span: SourceSpan,
+    options: &OciOptions,
+) -> Result<OciOutcome, Vec<Problem>> {
+    resolve_with(modules, file_span, options, Update::Nothing)
 }
 
 /// [`resolve_all`] with `pull --update`'s choice of modules to re-resolve.
 pub fn resolve_with(
-    m: &Manifest,
+    modules: &[OciModule],
+    file_span: SourceSpan,
     options: &OciOptions,
     update: Update,
 ) -> Result<OciOutcome, Vec<Problem>> {
     let lock_path = lock_path(&options.manifest_dir);
-    // Problems about the lock file itself point at the top of the manifest.
-    let file_span = m
-        .app
-        .as_ref()
-        .map(|a| a.span)
-        .unwrap_or_else(|| SourceSpan::from(0..0));
-    let mut problems = Vec::new();
-    let mut requests = Vec::new();
-    let mut spans = BTreeMap::new();
-    for module in &m.modules {
-        let Some(ModuleSource::Oci(reference)) = &module.source else {
-            continue;
-        };
-        let name = module.name.value.clone();
-        spans.insert(name.clone(), module.source_span);
-        let text = format!("{}{reference}", mod_wasm_oci::SCHEME);
-        match OciReference::parse(&text) {
-            Ok(reference) => requests.push(ModuleRequest { name, reference }),
-            Err(e) => problems.push(to_problem(&e, module.source_span, &text)),
-        }
-    }
-    let lock = match LockFile::load(&lock_path) {
-        Ok(lock) => lock,
-        Err(e) => {
-            problems.push(to_problem(&e, file_span, "the lock file of this manifest"));
-            None
-        }
-    };
-    if !problems.is_empty() {
-        return Err(problems);
-    }
+    let requests: Vec<ModuleRequest> = modules
+        .iter()
+        .map(|m| ModuleRequest {
+            name: m.name.clone(),
+            reference: m.reference.clone(),
+        })
+        .collect();
+    let spans: BTreeMap<&str, SourceSpan> =
+        modules.iter().map(|m| (m.name.as_str(), m.span)).collect();
+    let lock = LockFile::load(&lock_path)
+        .map_err(|e| vec![to_problem(&e, file_span, "the lock file of this manifest")])?;
     let mut outcome = OciOutcome {
         lock_path: lock_path.clone(),
         ..OciOutcome::default()
@@ -133,7 +130,7 @@ pub fn resolve_with(
         errors
             .into_iter()
             .map(|me| {
-                let span = spans.get(&me.module).copied().unwrap_or(file_span);
+                let span = spans.get(me.module.as_str()).copied().unwrap_or(file_span);
                 let label = match requests.iter().find(|r| r.name == me.module) {
                     Some(r) => r.reference.to_string(),
                     None => format!("module `{}` of app.lock", me.module),
