@@ -40,6 +40,7 @@
 APLOG_USE_MODULE(wasm);
 
 #define WASM_HANDLER "wasm-handler"
+#define WASM_STATUS_HANDLER "wasm-status"
 /* Stable tags for log lines, as Apache's APLOGNO: "MW" and four digits, never reused, so a
  * line can be searched for across versions. */
 #define WASMLOGNO(n) "MW" #n ": "
@@ -54,8 +55,10 @@ typedef struct {
     const char *path;              /* as written */
     const char *root;              /* WasmRoot of the same section, if any */
     server_rec *server;            /* the server (vhost) it was configured in */
+    const char *route;             /* the section it was configured in (wasm-status, notes) */
     const char *resolved;          /* absolute path, set in post_config */
     const wasm_module_t *handle;   /* owned by the runtime; NULL when loading failed */
+    int slot;                      /* its wasm-status counters; -1 when none */
 } wasm_module_ref;
 
 /* One WasmDir/WasmMapDir directive: recorded while parsing, opened in post_config. In pconf. */
@@ -89,6 +92,7 @@ typedef struct {
     unsigned int pooling_max_instances;
     const char *cache_dir;
     wasm_module_limits_t limits;   /* WasmModuleLimits; 0 fields: defaults */
+    const char *release;           /* WasmRelease */
 } wasm_server_conf;
 
 /* The process's runtime. It survives restarts (Apache unloads and reloads this module; the
@@ -190,6 +194,8 @@ static const char *set_module(cmd_parms *cmd, void *mconfig, const char *path)
     ref->path = path;
     ref->root = conf->root;
     ref->server = cmd->server;
+    ref->route = cmd->path ? cmd->path : "/";
+    ref->slot = -1;
     conf->module = ref;
     if (module_refs) {
         APR_ARRAY_PUSH(module_refs, wasm_module_ref *) = ref;
@@ -360,6 +366,16 @@ static const char *set_cache_dir(cmd_parms *cmd, void *dummy, const char *dir)
     return err;
 }
 
+static const char *set_release(cmd_parms *cmd, void *dummy, const char *id)
+{
+    wasm_server_conf *conf;
+    const char *err = server_wide(cmd, &conf);
+    if (!err && !(err = CHECK1(cmd, NULL, id))) {
+        conf->release = id;
+    }
+    return err;
+}
+
 /* WasmModuleLimits key=value...: compile limits, validated by the runtime. */
 static const char *add_module_limit(cmd_parms *cmd, void *dummy, const char *setting)
 {
@@ -409,6 +425,8 @@ static const command_rec wasm_cmds[] = {
                   "instance slots per process, 1 to 100000 (default: threads per child + 8)"),
     AP_INIT_TAKE1("WasmCacheDir", set_cache_dir, NULL, RSRC_CONF,
                   "folder for compiled modules, reused across starts"),
+    AP_INIT_TAKE1("WasmRelease", set_release, NULL, RSRC_CONF,
+                  "the release (bundle id) this configuration serves, shown by wasm-status"),
     AP_INIT_ITERATE("WasmModuleLimits", add_module_limit, NULL, RSRC_CONF,
                     "compile limits: module-size=SIZE functions=N function-size=SIZE "
                     "data-segments=N"),
@@ -520,6 +538,17 @@ static void engine_settings(server_rec *s, wasm_engine_settings_t *settings)
     settings->cache_dir = conf->cache_dir;
 }
 
+/* `ServerName:port` of a (virtual) server, as wasm-status names it. */
+static const char *server_label(apr_pool_t *p, server_rec *server)
+{
+    apr_port_t port = server->port;
+    if (!port && server->addrs) {
+        port = server->addrs->host_port;
+    }
+    return apr_psprintf(p, "%s:%u", server->server_hostname ? server->server_hostname : "",
+                        (unsigned)port);
+}
+
 /* Compile limits, and the user requests run as when it is not the one loading (root). */
 static void load_policy(server_rec *s, wasm_load_policy_t *policy)
 {
@@ -547,6 +576,8 @@ static int wasm_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         apr_pool_userdata_get(&kept, WASM_RUNTIME_KEY, s->process->pool);
         runtime = kept;
     }
+    wasm_status_begin_cycle(((wasm_server_conf *)ap_get_module_config(s->module_config,
+                                                                       &wasm_module))->release);
     if (module_refs->nelts == 0 && !runtime) {
         return OK;
     }
@@ -596,6 +627,7 @@ static int wasm_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         else {
             loaded++;
         }
+        ref->slot = wasm_status_route(server_label(pconf, ref->server), ref->route, ref->handle);
     }
     wasm_runtime_end_load(runtime);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
@@ -1021,6 +1053,29 @@ static int body_over_limit(request_rec *r)
     return 0;
 }
 
+/* Counts the request in wasm-status and leaves request notes for the access log:
+ * %{wasm-route}n, %{wasm-module}n, %{wasm-outcome}n, %{wasm-us}n. Returns `rv`. */
+static int account(request_rec *r, const wasm_module_ref *ref, const wasm_outcome_t *outcome,
+                   int rv)
+{
+    const char *sha256 = ref->handle ? wasm_module_sha256(ref->handle) : NULL;
+    int sent = rv == OK || rv == DONE ? r->status : rv;
+    wasm_status_record(ref->slot, sent, outcome);
+    apr_table_setn(r->notes, "wasm-route", ref->route);
+    apr_table_setn(r->notes, "wasm-module", sha256 ? apr_pstrndup(r->pool, sha256, 12) : "-");
+    apr_table_setn(r->notes, "wasm-outcome", wasm_outcome_name(outcome));
+    apr_table_setn(r->notes, "wasm-us",
+                   apr_psprintf(r->pool, "%" APR_UINT64_T_FMT, outcome->elapsed_us));
+    return rv;
+}
+
+/* An outcome for a request refused before the module ran. */
+static const wasm_outcome_t *not_run(wasm_outcome_t *outcome, wasm_run_status_t status)
+{
+    wasm_outcome_not_run(outcome, status);
+    return outcome;
+}
+
 static int wasm_handler(request_rec *r)
 {
     wasm_dir_conf *conf;
@@ -1041,16 +1096,72 @@ static int wasm_handler(request_rec *r)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       WASMLOGNO(0021) "mod_wasm: module %s is not loaded (see the start-up log)",
                       conf->module->resolved ? conf->module->resolved : conf->module->path);
-        return HTTP_INTERNAL_SERVER_ERROR;
+        return account(r, conf->module, not_run(&outcome, WASM_RUN_SETUP_FAILED),
+                       HTTP_INTERNAL_SERVER_ERROR);
     }
     if (body_over_limit(r)) {
-        return HTTP_REQUEST_ENTITY_TOO_LARGE;
+        return account(r, conf->module, not_run(&outcome, WASM_RUN_BODY_ERROR),
+                       HTTP_REQUEST_ENTITY_TOO_LARGE);
     }
     rv = wasm_handle_request(r, conf, &ctx, &outcome);
     if (rv != OK) {
-        return rv;
+        return account(r, conf->module, not_run(&outcome, WASM_RUN_SETUP_FAILED), rv);
     }
-    return wasm_handle_response(r, &ctx, &outcome);
+    return account(r, conf->module, &outcome, wasm_handle_response(r, &ctx, &outcome));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The wasm-status handler (as mod_status's server-status)                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* ?json / ?prometheus, else the Accept header, else HTML. */
+static wasm_status_format_t status_format(request_rec *r)
+{
+    const char *accept = apr_table_get(r->headers_in, "Accept");
+    if (r->args && (!strncmp(r->args, "json", 4) && (!r->args[4] || r->args[4] == '&'))) {
+        return WASM_STATUS_JSON;
+    }
+    if (r->args && (!strncmp(r->args, "prometheus", 10)
+                    && (!r->args[10] || r->args[10] == '&'))) {
+        return WASM_STATUS_PROMETHEUS;
+    }
+    if (accept && ap_strstr_c(accept, "application/json")) {
+        return WASM_STATUS_JSON;
+    }
+    if (accept && ap_strstr_c(accept, "text/plain") && ap_strstr_c(accept, "version=0.0.4")) {
+        return WASM_STATUS_PROMETHEUS;
+    }
+    return WASM_STATUS_HTML;
+}
+
+static int wasm_status_handler(request_rec *r)
+{
+    static const char *const types[] = {
+        "text/html; charset=utf-8", "application/json",
+        "text/plain; version=0.0.4; charset=utf-8"
+    };
+    wasm_status_format_t format;
+    char *text;
+
+    if (!r->handler || strcmp(r->handler, WASM_STATUS_HANDLER)) {
+        return DECLINED;
+    }
+    ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, -1);
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    format = status_format(r);
+    text = wasm_status_render(runtime, format, (apr_int64_t)ap_state_query(AP_SQ_CONFIG_GEN));
+    if (!text) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ap_set_content_type(r, types[format]);
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    if (!r->header_only) {
+        ap_rputs(text, r);
+    }
+    wasm_string_free(text);
+    return OK;
 }
 
 static void register_hooks(apr_pool_t *p)
@@ -1060,6 +1171,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_post_config(wasm_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(wasm_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(wasm_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(wasm_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 module AP_MODULE_DECLARE_DATA wasm_module = {

@@ -294,6 +294,10 @@ typedef struct {
     int output_started;
     /** Total body bytes given to write_body. */
     uint64_t body_bytes;
+    /** Time inside the runtime, in microseconds. */
+    uint64_t elapsed_us;
+    /** How wasm-status counts this run (opaque; see wasm_outcome_name()). */
+    int counted_as;
     /** A one-line description for the log (empty on success). */
     char message[512];
 } wasm_outcome_t;
@@ -305,6 +309,55 @@ typedef struct {
  */
 void wasm_runtime_run(const wasm_runtime_t *rt, const wasm_request_t *req, const wasm_io_t *io,
                       wasm_outcome_t *outcome);
+
+/** Fills `outcome` for a request refused before the module ran (setup or body error). */
+void wasm_outcome_not_run(wasm_outcome_t *outcome, wasm_run_status_t status);
+
+/**
+ * The outcome's name for request notes and logs: ok, exit, trap, timeout, output-limit,
+ * memory-limit, bad-headers, client-gone, body-error, busy or setup-failed. A static string.
+ */
+const char *wasm_outcome_name(const wasm_outcome_t *outcome);
+
+/* ---- wasm-status: counters shared by every process and thread ---------------------------- */
+
+/**
+ * Starts a load cycle of the status (call in post_config, in the parent, before it forks): maps
+ * the shared counters once per process, marks every route inactive until registered again, and
+ * records `release` (WasmRelease; NULL or empty: none) and the time of this (re)start.
+ */
+void wasm_status_begin_cycle(const char *release);
+
+/**
+ * Registers a route (the server's `name:port` and the location) running `module` (may be NULL)
+ * for this cycle. Returns its counter slot — the same slot as in earlier cycles for the same
+ * server and route, so counts survive graceful restarts — or -1 when every slot is taken.
+ */
+int wasm_status_route(const char *server, const char *route, const wasm_module_t *module);
+
+/** Counts one finished request on `slot` with the HTTP status sent. Lock-free; any thread. */
+void wasm_status_record(int slot, int http_status, const wasm_outcome_t *outcome);
+
+/** The formats of wasm_status_render(). */
+typedef enum {
+    WASM_STATUS_HTML = 0,
+    WASM_STATUS_JSON = 1,
+    WASM_STATUS_PROMETHEUS = 2
+} wasm_status_format_t;
+
+/**
+ * Renders the status (loaded modules of `rt`, which may be NULL, and every route's counters) in
+ * `format`, with Apache's configuration generation. Returns a NUL-terminated string owned by the
+ * caller, to free with wasm_string_free(); NULL on failure.
+ */
+char *wasm_status_render(const wasm_runtime_t *rt, wasm_status_format_t format,
+                         int64_t config_generation);
+
+/** Frees a string returned by this API. NULL is allowed. */
+void wasm_string_free(char *s);
+
+/** The module's SHA-256 (64 hex digits), owned by the module. */
+const char *wasm_module_sha256(const wasm_module_t *module);
 
 #ifdef __cplusplus
 }

@@ -350,6 +350,17 @@ pub static DIRECTIVES: &[Directive] = &[
         doc: "folder for compiled modules, reused across starts",
     },
     Directive {
+        name: "WasmRelease",
+        context: Context::Server,
+        arity: Arity::Take1,
+        syntax: "id",
+        value: ValueKind::Name,
+        default: DefaultValue::None,
+        manifest: ManifestKey::Derived("written by `mod-wasm build`: the bundle's id"),
+        manifest_form: "",
+        doc: "the release (bundle id) this configuration serves, shown by wasm-status",
+    },
+    Directive {
         name: "WasmModuleLimits",
         context: Context::Server,
         arity: Arity::Iterate,

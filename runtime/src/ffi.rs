@@ -5,7 +5,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 use std::borrow::Cow;
-use std::ffi::{CStr, c_char, c_int, c_long, c_void};
+use std::ffi::{CStr, CString, c_char, c_int, c_long, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,8 +16,9 @@ use crate::host_io::{BodyReadError, ClientGone, HeadersAnswer, HostIo};
 use crate::loader::check_module_file;
 use crate::mapped_dir::MappedDir;
 use crate::module_limits::ModuleLimits;
-use crate::request::{Limits, Request, RunStatus};
+use crate::request::{Limits, Outcome, Request, RunStatus};
 use crate::runtime::{LoadPolicy, LoadedModule, LogLevel, Logger, Runtime};
+use crate::status::Outcome as StatusOutcome;
 
 /// `wasm_engine_settings_t`.
 #[repr(C)]
@@ -93,6 +94,8 @@ pub struct wasm_outcome_t {
     pub exit_code: c_int,
     pub output_started: c_int,
     pub body_bytes: u64,
+    pub elapsed_us: u64,
+    pub counted_as: c_int,
     pub message: [c_char; 512],
 }
 
@@ -489,19 +492,34 @@ unsafe fn pairs<'a>(ptr: *const wasm_pair_t, len: usize) -> Vec<(Cow<'a, str>, C
         .collect()
 }
 
-fn set_outcome(
-    out: &mut wasm_outcome_t,
-    status: c_int,
-    exit: c_int,
-    started: bool,
-    bytes: u64,
-    msg: &str,
-) {
+fn set_outcome(out: &mut wasm_outcome_t, run: &Outcome) {
+    let (status, exit) = status_code(&run.status);
     out.status = status;
     out.exit_code = exit;
-    out.output_started = started as c_int;
-    out.body_bytes = bytes;
-    write_str(out.message.as_mut_ptr(), out.message.len(), msg);
+    out.output_started = run.output_started as c_int;
+    out.body_bytes = run.body_bytes;
+    out.elapsed_us = run.elapsed_us;
+    out.counted_as = crate::status::outcome_of(run) as c_int;
+    write_str(out.message.as_mut_ptr(), out.message.len(), &run.message());
+}
+
+/// Every counted outcome sits at its own index (`counted_as` round-trips).
+#[cfg(test)]
+#[test]
+fn counted_outcomes_round_trip() {
+    for (i, o) in STATUS_OUTCOMES.iter().enumerate() {
+        assert_eq!(*o as usize, i, "{}", o.name());
+    }
+}
+
+fn setup_failed(message: String) -> Outcome {
+    Outcome {
+        status: RunStatus::SetupFailed(message),
+        output_started: false,
+        body_bytes: 0,
+        memory_limited: false,
+        elapsed_us: 0,
+    }
 }
 
 #[unsafe(no_mangle)]
@@ -565,26 +583,155 @@ pub unsafe extern "C" fn wasm_runtime_run(
         let mut host = CallbackIo(io);
         Ok(rt.run(&request, &mut host))
     }));
-    match result {
-        Ok(Ok(o)) => {
-            let (status, exit) = status_code(&o.status);
-            set_outcome(
-                out,
-                status,
-                exit,
-                o.output_started,
-                o.body_bytes,
-                &o.message(),
-            );
-        }
-        Ok(Err(message)) => set_outcome(out, WASM_RUN_SETUP_FAILED, 0, false, 0, &message),
-        Err(_) => set_outcome(
-            out,
-            WASM_RUN_SETUP_FAILED,
-            0,
-            false,
-            0,
-            "internal error (panic) while running the module",
-        ),
+    let run = match result {
+        Ok(Ok(run)) => run,
+        Ok(Err(message)) => setup_failed(message),
+        Err(_) => setup_failed("internal error (panic) while running the module".into()),
+    };
+    set_outcome(out, &run);
+}
+
+/// The status counter outcome stored in `counted_as`.
+fn counted_as(outcome: &wasm_outcome_t) -> StatusOutcome {
+    STATUS_OUTCOMES
+        .get(usize::try_from(outcome.counted_as).unwrap_or(usize::MAX))
+        .copied()
+        .unwrap_or(StatusOutcome::SetupFailed)
+}
+
+/// Every counted outcome, in declaration order (`Outcome as c_int` indexes it).
+const STATUS_OUTCOMES: [StatusOutcome; 11] = [
+    StatusOutcome::Ok,
+    StatusOutcome::Exit,
+    StatusOutcome::Trap,
+    StatusOutcome::Timeout,
+    StatusOutcome::OutputLimit,
+    StatusOutcome::MemoryLimit,
+    StatusOutcome::BadHeaders,
+    StatusOutcome::ClientGone,
+    StatusOutcome::BodyError,
+    StatusOutcome::Busy,
+    StatusOutcome::SetupFailed,
+];
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_outcome_not_run(outcome: *mut wasm_outcome_t, status: c_int) {
+    // SAFETY: a caller-owned outcome, or NULL.
+    if let Some(out) = unsafe { outcome.as_mut() } {
+        let run = Outcome {
+            status: if status == WASM_RUN_BODY_ERROR {
+                RunStatus::BodyReadFailed
+            } else {
+                RunStatus::SetupFailed(String::new())
+            },
+            output_started: false,
+            body_bytes: 0,
+            memory_limited: false,
+            elapsed_us: 0,
+        };
+        set_outcome(out, &run);
     }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_outcome_name(outcome: *const wasm_outcome_t) -> *const c_char {
+    // SAFETY: a caller-owned outcome filled by wasm_runtime_run, or NULL.
+    let name = unsafe { outcome.as_ref() }.map_or("setup-failed", |o| counted_as(o).name());
+    // The names are static ASCII; hand out NUL-terminated copies made once.
+    static NAMES: std::sync::OnceLock<Vec<(&'static str, CString)>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        STATUS_OUTCOMES
+            .iter()
+            .map(|o| (o.name(), CString::new(o.name()).expect("no NUL")))
+            .collect()
+    });
+    names
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(std::ptr::null(), |(_, c)| c.as_ptr())
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_status_begin_cycle(release: *const c_char) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: borrowed string or NULL.
+        let release = unsafe { text(release) };
+        crate::status::begin_cycle(release.as_deref());
+    }));
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_status_route(
+    server: *const c_char,
+    route: *const c_char,
+    module: *const LoadedModule,
+) -> c_int {
+    catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: borrowed strings; a module from wasm_runtime_load_module or NULL.
+        let (Some(server), Some(route)) = (unsafe { text(server) }, unsafe { text(route) }) else {
+            return -1;
+        };
+        let sha256 = unsafe { module.as_ref() }.map_or("", |m| m.digest.as_str());
+        crate::status::Routes::get()
+            .register(&server, &route, sha256)
+            .and_then(|slot| c_int::try_from(slot).ok())
+            .unwrap_or(-1)
+    }))
+    .unwrap_or(-1)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_status_record(
+    slot: c_int,
+    http_status: c_int,
+    outcome: *const wasm_outcome_t,
+) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: a caller-owned outcome or NULL.
+        let (Ok(slot), Some(outcome)) = (usize::try_from(slot), unsafe { outcome.as_ref() }) else {
+            return;
+        };
+        if let Some(counters) = crate::status::Counters::get() {
+            let http = u16::try_from(http_status).unwrap_or(500);
+            counters.record(slot, http, counted_as(outcome), outcome.elapsed_us);
+        }
+    }));
+}
+
+/// `wasm_status_format_t` values.
+pub const WASM_STATUS_HTML: c_int = 0;
+pub const WASM_STATUS_JSON: c_int = 1;
+pub const WASM_STATUS_PROMETHEUS: c_int = 2;
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_status_render(
+    rt: *const Runtime,
+    format: c_int,
+    config_generation: i64,
+) -> *mut c_char {
+    catch_unwind(AssertUnwindSafe(|| {
+        let format = match format {
+            WASM_STATUS_JSON => crate::status::Format::Json,
+            WASM_STATUS_PROMETHEUS => crate::status::Format::Prometheus,
+            _ => crate::status::Format::Html,
+        };
+        // SAFETY: a runtime from wasm_runtime_new, or NULL.
+        let text = crate::status::render(unsafe { rt.as_ref() }, format, config_generation);
+        CString::new(text.replace('\0', " ")).map_or(std::ptr::null_mut(), CString::into_raw)
+    }))
+    .unwrap_or(std::ptr::null_mut())
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_string_free(s: *mut c_char) {
+    if !s.is_null() {
+        // SAFETY: a string from wasm_status_render, freed once.
+        drop(unsafe { CString::from_raw(s) });
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_module_sha256(module: *const LoadedModule) -> *const c_char {
+    // SAFETY: a module from wasm_runtime_load_module, or NULL.
+    unsafe { module.as_ref() }.map_or(std::ptr::null(), |m| m.digest_c.as_ptr())
 }

@@ -24,6 +24,7 @@ pub mod request;
 pub mod request_state;
 pub mod runtime;
 pub mod signals;
+pub mod status;
 pub mod streams;
 pub mod units;
 pub mod wasi_sleep;

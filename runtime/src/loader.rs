@@ -44,6 +44,14 @@ impl Runtime {
         self.registry().by_digest.len()
     }
 
+    /// Every loaded module, ordered by path.
+    pub fn loaded_modules(&self) -> Vec<Arc<LoadedModule>> {
+        let mut modules: Vec<Arc<LoadedModule>> =
+            self.registry().by_digest.values().cloned().collect();
+        modules.sort_by(|a, b| a.path.cmp(&b.path));
+        modules
+    }
+
     /// Loads the module at `path` (see the C API's `wasm_runtime_load_module`).
     pub fn load_module(&self, path: &Path) -> Result<Arc<LoadedModule>, RuntimeError> {
         let bytes = read(path)?;
@@ -85,10 +93,12 @@ impl Runtime {
                 reason: format!("{e:#}"),
             })?;
         let loaded = Arc::new(LoadedModule {
+            digest_c: std::ffi::CString::new(digest.as_str()).unwrap_or_default(),
             digest,
             module,
             pre,
             origin,
+            path: path.display().to_string(),
         });
         let mut registry = self.registry();
         registry.kept.insert(key.clone());

@@ -81,6 +81,10 @@ pub struct Outcome {
     pub output_started: bool,
     /// Body bytes delivered.
     pub body_bytes: u64,
+    /// The memory limit refused a growth at least once.
+    pub memory_limited: bool,
+    /// Time inside the runtime, in microseconds.
+    pub elapsed_us: u64,
 }
 
 impl Outcome {
@@ -110,7 +114,9 @@ impl Runtime {
     /// sleeps (the run is abandoned at the deadline), host calls blocked in the kernel
     /// ([`crate::watchdog`]) and waits for the request body (the host is told the time left).
     pub fn run(&self, req: &Request<'_>, io: &mut dyn HostIo) -> Outcome {
+        let started = Instant::now();
         self.ensure_ticker();
+        let _in_use = crate::status::Counters::get().map(|c| c.instance_in_use());
         let output_limit = req.limits.output.unwrap_or(DEFAULT_OUTPUT_LIMIT);
         let timeout = req
             .limits
@@ -120,11 +126,13 @@ impl Runtime {
         // SAFETY: `bridge.detach()` runs before `io`'s borrow ends, and the store (which owns
         // the streams) is dropped inside `run_with`, on this thread.
         let bridge = unsafe { IoBridge::attach(io, req.cgi, output_limit, deadline) };
-        let status = self.run_with(req, &bridge, timeout, deadline);
+        let (status, memory_limited) = self.run_with(req, &bridge, timeout, deadline);
         let outcome = Outcome {
             status,
             output_started: bridge.output_started(),
             body_bytes: bridge.delivered(),
+            memory_limited,
+            elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         };
         bridge.detach();
         outcome
@@ -136,10 +144,10 @@ impl Runtime {
         bridge: &IoBridge,
         timeout: Duration,
         deadline: Instant,
-    ) -> RunStatus {
+    ) -> (RunStatus, bool) {
         let wasi = match build_wasi(req, bridge) {
             Ok(wasi) => wasi,
-            Err(why) => return RunStatus::SetupFailed(why),
+            Err(why) => return (RunStatus::SetupFailed(why), false),
         };
         let memory = req.limits.memory.unwrap_or(DEFAULT_MEMORY_LIMIT);
         let limits = StoreLimitsBuilder::new()
@@ -180,6 +188,7 @@ impl Runtime {
                     .unwrap_or(Err(Failure::Deadline))
             })
         };
+        let memory_limited = store.data().limits.refused;
         drop(store);
 
         let status = match result {
@@ -219,7 +228,7 @@ impl Runtime {
                 }
             }
         };
-        match status {
+        let status = match status {
             RunStatus::Ok => {
                 bridge.finish(true);
                 match bridge.failure() {
@@ -231,7 +240,8 @@ impl Runtime {
                 bridge.finish(false);
                 other
             }
-        }
+        };
+        (status, memory_limited)
     }
 }
 

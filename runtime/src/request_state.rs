@@ -2,13 +2,42 @@
 //! own `poll_oneoff` once [`crate::wasi_sleep`] needed it. Its own file so the runtime (which
 //! links against it) and the request runner (which fills it) need not import each other.
 
-use wasmtime::{Func, StoreLimits};
+use wasmtime::{Func, ResourceLimiter, StoreLimits};
 use wasmtime_wasi::p1::WasiP1Ctx;
+
+/// The route's memory limit, remembering whether it ever refused a growth (a module that then
+/// fails counts as `memory-limit`, not as a plain trap or exit).
+pub struct RequestLimiter {
+    limits: StoreLimits,
+    pub(crate) refused: bool,
+}
+
+impl ResourceLimiter for RequestLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        self.refused |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+}
 
 /// The data of one request's `Store`.
 pub struct RequestState {
     pub(crate) wasi: WasiP1Ctx,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: RequestLimiter,
     /// wasmtime-wasi's own `poll_oneoff`, made on first use (see [`crate::wasi_sleep`]).
     pub(crate) original_poll_oneoff: Option<Func>,
 }
@@ -18,7 +47,10 @@ impl RequestState {
     pub fn new(wasi: WasiP1Ctx, limits: StoreLimits) -> RequestState {
         RequestState {
             wasi,
-            limits,
+            limits: RequestLimiter {
+                limits,
+                refused: false,
+            },
             original_poll_oneoff: None,
         }
     }

@@ -63,6 +63,10 @@ pub struct LoadedModule {
     pub pre: InstancePre<RequestState>,
     /// Where the compiled code came from.
     pub origin: LoadOrigin,
+    /// The file it was first loaded from.
+    pub path: String,
+    /// `digest` as a C string, for the C API.
+    pub(crate) digest_c: std::ffi::CString,
 }
 
 /// Modules by the digest of the bytes actually read (`.wasm`, or `cwasm:` + the `.cwasm`'s), and

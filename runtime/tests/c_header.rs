@@ -108,6 +108,8 @@ fn header_matches_the_rust_definitions() {
         field!(wasm_outcome_t, exit_code),
         field!(wasm_outcome_t, output_started),
         field!(wasm_outcome_t, body_bytes),
+        field!(wasm_outcome_t, elapsed_us),
+        field!(wasm_outcome_t, counted_as),
         field!(wasm_outcome_t, message),
         ("WASM_OPT_NONE", 0),
         ("WASM_OPT_SPEED", 1),
@@ -136,6 +138,9 @@ fn header_matches_the_rust_definitions() {
         ("WASM_RUN_SETUP_FAILED", WASM_RUN_SETUP_FAILED),
         ("WASM_RUN_BODY_ERROR", WASM_RUN_BODY_ERROR),
         ("WASM_RUN_BUSY", WASM_RUN_BUSY),
+        ("WASM_STATUS_HTML", WASM_STATUS_HTML),
+        ("WASM_STATUS_JSON", WASM_STATUS_JSON),
+        ("WASM_STATUS_PROMETHEUS", WASM_STATUS_PROMETHEUS),
     ] {
         assert_eq!(
             c.get(name),

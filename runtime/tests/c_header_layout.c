@@ -66,6 +66,8 @@ int main(void)
     FIELD(wasm_outcome_t, exit_code);
     FIELD(wasm_outcome_t, output_started);
     FIELD(wasm_outcome_t, body_bytes);
+    FIELD(wasm_outcome_t, elapsed_us);
+    FIELD(wasm_outcome_t, counted_as);
     FIELD(wasm_outcome_t, message);
     VALUE(WASM_OPT_NONE);
     VALUE(WASM_OPT_SPEED);
@@ -85,5 +87,8 @@ int main(void)
     VALUE(WASM_RUN_SETUP_FAILED);
     VALUE(WASM_RUN_BODY_ERROR);
     VALUE(WASM_RUN_BUSY);
+    VALUE(WASM_STATUS_HTML);
+    VALUE(WASM_STATUS_JSON);
+    VALUE(WASM_STATUS_PROMETHEUS);
     return 0;
 }
