@@ -22,7 +22,7 @@ WASM := $(patsubst samples/c/%.c,$(BUILD)/wasm/%.wasm,$(SAMPLE_C)) \
         $(patsubst tests/modules/%.c,$(BUILD)/wasm/%.wasm,$(TEST_C)) \
         $(patsubst tests/modules/%.wat,$(BUILD)/wasm/%.wasm,$(TEST_WAT))
 
-.PHONY: all rust mod_wasm wasm test test-rust test-e2e up python deb lint clean
+.PHONY: all rust mod_wasm wasm test test-rust test-e2e up python deb lint docs clean
 
 all: rust mod_wasm wasm
 
@@ -67,6 +67,11 @@ test-rust:
 
 test-e2e:
 	MOD_WASM_PROFILE=$(PROFILE) python3 -m pytest -q tests/e2e
+
+# Regenerates the directive tables of docs/directives.md and docs/manifest.md from the runtime's
+# directive table (runtime/src/directives.rs); the test fails when they are out of date.
+docs:
+	MOD_WASM_BLESS_DOCS=1 cargo test -p wasm_runtime --test directive_table $(CARGO_PROFILE_FLAG)
 
 lint:
 	cargo fmt --all --check

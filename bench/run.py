@@ -152,10 +152,20 @@ ScriptAlias /cgi-bin/ "{a.native_cgi_dir}/"
 """
 
 
-def new_apache(a: Artefacts, cache_dir: Path) -> Apache:
+STATUS_CONF = """
+<Location /wasm-status>
+    SetHandler wasm-status
+</Location>
+"""
+
+
+STATUS_ROW = "hello (Wasm), wasm-status location configured"
+
+
+def new_apache(a: Artefacts, cache_dir: Path, with_status: bool = False) -> Apache:
     apache = Apache(
         mpm="event", cgi=True, load_mod_wasm=False, log_level="notice", start_timeout=300.0,
-        extra_conf=server_conf(a, cache_dir),
+        extra_conf=server_conf(a, cache_dir) + (STATUS_CONF if with_status else ""),
     )
     (apache.docroot / "static.txt").write_bytes(HELLO_TEXT)
     os.chmod(apache.docroot / "static.txt", 0o644)
@@ -370,6 +380,12 @@ def main() -> int:
         apache.start()
         wait_for_python(apache, time.monotonic())
         base = apache.base_url
+        # The same server with a wasm-status location, measured in the same rounds: the counters
+        # must not cost the hot path.
+        with_status = new_apache(a, cache_root / "rep0", with_status=True)
+        with_status.start()
+        if with_status.get("/wasm-status?json").status != 200:
+            raise SystemExit(f"bench: /wasm-status does not answer\n{with_status.diagnostics()}")
         endpoints = [
             ("static file", "/static.txt", HELLO_TEXT),
             ("hello (Wasm)", "/hello", HELLO_TEXT),
@@ -395,11 +411,15 @@ def main() -> int:
             # Rounds interleave the endpoints, so a burst of other work on the machine hits them alike;
             # each figure is the median over the rounds.
             runs: dict[str, list[Load]] = {label: [] for label, _, _ in endpoints}
+            runs[STATUS_ROW] = []
             for round_ in range(args.rounds):
                 for label, path, _ in endpoints:
                     script = post_lua if label == PY_POST else None
                     runs[label].append(measured(apache, base + path, 2, 16, args.duration, script))
                     log(f"round {round_ + 1}: {label}: {runs[label][-1]}")
+                runs[STATUS_ROW].append(
+                    measured(with_status, with_status.base_url + "/hello", 2, 16, args.duration))
+                log(f"round {round_ + 1}: {STATUS_ROW}: {runs[STATUS_ROW][-1]}")
             results = {label: median_load(loads) for label, loads in runs.items()}
             r = apache.get("/python-version")
             if r.status != 200 or not r.body.startswith(b"Python 3.11"):
@@ -411,10 +431,12 @@ def main() -> int:
                 eight = measured(apache, base + PY_ROUTE, 2, 8, args.duration, script)
                 python[label] = (one, eight)
                 log(f"{label}: 1 conn {one}; 8 conns {eight}")
-            error_log = apache.error_log()
+            error_log = apache.error_log() + with_status.error_log()
         finally:
             apache.stop()
             apache.__exit__(None, None, None)
+            with_status.stop()
+            with_status.__exit__(None, None, None)
     finally:
         shutil.rmtree(cache_root, ignore_errors=True)
     mach["load after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -428,6 +450,8 @@ def main() -> int:
     targets = [
         ("hello ≥ 0.6× static", f"{hello / static:.2f}×", hello / static >= 0.6),
         ("hello ≥ 10× native CGI", f"{hello / native:.1f}×", hello / native >= 10),
+        ("hello with a wasm-status location within 3% of without (issue 10)",
+         f"{results[STATUS_ROW].rps / hello:.3f}×", results[STATUS_ROW].rps / hello >= 0.97),
         ("warm start ≤ 0.1× cold", f"{w / c:.3f}×", w / c <= 0.1),
         ("graceful restart ≤ 0.1× cold", f"{g / c:.3f}×", g / c <= 0.1),
         ("apache2 -t ≤ 0.1× cold", f"{t / c:.3f}×", t / c <= 0.1),
