@@ -4,6 +4,7 @@
 //! schema, cross-references, files), so a single run reports them all.
 
 pub mod depth;
+pub mod directive_node;
 pub mod host_dirs;
 pub mod parse;
 pub mod reader;

@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use kdl::{KdlDocument, KdlNode};
 use miette::SourceSpan;
+use wasm_runtime::directives::{Arity, Directive};
 use wasm_runtime::engine::OptLevel;
-use wasm_runtime::module_limits::{Limit, ModuleLimits};
-use wasm_runtime::units::{parse_duration, parse_size};
+use wasm_runtime::module_limits::Limit;
 
+use super::directive_node::{self, DirectiveValue};
 use super::reader::NodeReader;
 use super::schema::{
-    DIR_PROPS, ENGINE_NODES, MODULE_PROPS, ROUTE_NODES, ROUTE_PROPS, SERVER_PROPS, TOP_NODES,
-    home_of,
+    MODULE_PROPS, ROUTE_PROPS, SERVER_PROPS, TOP_NODES, engine_directive, engine_nodes, home_of,
+    route_directive, route_nodes,
 };
 use super::suggest::did_you_mean;
 use super::{
@@ -205,104 +206,81 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// A node inside `engine { }`: a server-wide directive, each at most once.
     fn engine_node(&mut self, node: &KdlNode, engine: &mut EngineBlock) {
         let name = node.name().value();
-        if !ENGINE_NODES.contains(&name) {
-            self.unknown_node(node, "engine", ENGINE_NODES);
+        let Some(directive) = engine_directive(name) else {
+            self.unknown_node(node, "engine", &engine_nodes());
             return;
-        }
+        };
         self.once(node, usize::MAX);
         if name == "module-limits" {
-            engine.module_limits = Some(self.module_limits_node(node));
+            engine.module_limits = Some(self.module_limits_node(node, directive));
             return;
         }
-        let dir = self.dir.to_path_buf();
-        let mut r = self.reader(node);
-        match name {
-            "opt-level" => {
-                if r.expect_args(1, "opt-level \"speed\"")
-                    && let Some(level) = r.string_arg(0, "level")
-                {
-                    match level.value.parse::<OptLevel>() {
-                        Ok(l) => engine.opt_level = Some(l),
-                        Err(_) => {
-                            let hint =
-                                did_you_mean(&level.value, &["none", "speed", "speed-and-size"])
-                                    .unwrap_or_else(|| {
-                                        "one of: none, speed, speed-and-size".into()
-                                    });
-                            r.push(
-                                Problem::error(
-                                    "manifest::opt-level",
-                                    format!("unknown opt-level `{}`", level.value),
-                                    level.span,
-                                    "not an opt-level",
-                                )
-                                .with_help(hint),
-                            );
-                        }
-                    }
-                }
-            }
-            "pooling" => {
-                if r.expect_args(1, "pooling #true") {
-                    engine.pooling = r.bool_arg(0, "");
-                }
-            }
-            "pooling-max-instances" => {
-                if r.expect_args(1, "pooling-max-instances 64") {
-                    engine.pooling_max_instances = r.u32_arg(0, "");
-                }
-            }
-            "cache-dir" => {
-                if r.expect_args(1, "cache-dir \"/var/cache/mod-wasm\"") {
-                    engine.cache_dir = r.string_arg(0, "folder").map(|d| join_clean(&dir, d.value));
-                }
-            }
-            _ => unreachable!("checked against ENGINE_NODES"),
+        let r = self.reader(node);
+        if let Some(value) = directive_node::read(r, node, directive) {
+            store_engine(engine, name, &value, self.dir);
         }
-        r.finish(&[], false);
     }
 
-    /// `module-limits functions=50000 function-size="8M" …`: each value checked by the runtime's
-    /// own parser of `WasmModuleLimits` settings.
-    fn module_limits_node(&mut self, node: &KdlNode) -> ModuleLimitsDecl {
+    /// `module-limits functions=50000 function-size="8M" …`: each property is one setting of
+    /// `WasmModuleLimits`, checked by its validator (an unknown key too, in its words).
+    fn module_limits_node(&mut self, node: &KdlNode, directive: &Directive) -> ModuleLimitsDecl {
         let mut r = self.reader(node);
         r.expect_args(0, "module-limits functions=50000 function-size=\"8M\"");
         let mut decl = ModuleLimitsDecl::default();
-        let mut limits = ModuleLimits::default();
-        for limit in Limit::ALL {
-            let key = limit.key();
+        let keys = r.prop_keys();
+        for key in &keys {
+            let key_span = r.prop_key_span(key);
             let Some(value) = r.text_or_int_prop(key) else {
                 continue;
             };
-            match limits.apply_setting(&format!("{key}={}", value.value)) {
-                Ok(()) => {
+            let setting = format!("{key}={}", value.value);
+            let why = match directive.parse(&[&setting]) {
+                Ok(_) => {
+                    let limit = Limit::from_key(key).expect("a key the validator accepts");
+                    decl.limits
+                        .apply_setting(&setting)
+                        .expect("a setting the validator accepts");
                     let written = value.value.trim();
                     let word = if written.chars().all(|c| c.is_ascii_alphanumeric()) {
                         written.to_string()
                     } else {
-                        limits.get(limit).to_string()
+                        decl.limits.get(limit).to_string()
                     };
                     decl.settings.push((limit, word));
+                    continue;
                 }
-                Err(why) => {
+                Err(why) => why,
+            };
+            let problem = match Limit::from_key(key) {
+                None => {
+                    let known: Vec<&str> = Limit::ALL.iter().map(|l| l.key()).collect();
+                    Problem::error(
+                        "manifest::unknown-property",
+                        format!("`module-limits` has no property `{key}`: {why}"),
+                        key_span.unwrap_or(value.span),
+                        "unknown property",
+                    )
+                    .with_help_opt(did_you_mean(key, &known))
+                }
+                Some(limit) => {
+                    let (code, label) = directive_node::refusal(directive.value);
                     let example = if limit.is_size() { "\"64M\"" } else { "50000" };
-                    r.push(
-                        Problem::error(
-                            "manifest::limit-value",
-                            format!("bad value for `{key}=`: {why}"),
-                            value.span,
-                            "not a usable limit",
-                        )
-                        .with_help(format!("for example: {key}={example}")),
-                    );
+                    Problem::error(
+                        code,
+                        format!("bad `{key}=` in `module-limits`: {why}"),
+                        value.span,
+                        label,
+                    )
+                    .with_help(format!("for example: {}={example}", limit.key()))
                 }
-            }
+            };
+            r.push(problem);
         }
-        let keys: Vec<&str> = Limit::ALL.iter().map(|l| l.key()).collect();
+        // Every property was judged above.
         r.finish(&keys, false);
-        decl.limits = limits;
         decl
     }
 
@@ -383,157 +361,80 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// A node inside `route { }`: a per-directory directive. Those that add a value (`arg`,
+    /// `env`, `dir`, `map-dir`) repeat; those that set one appear at most once per route.
     fn route_child(
         &mut self,
         node: &KdlNode,
         scope: usize,
-        s: &mut RouteSettings,
+        settings: &mut RouteSettings,
         host_dirs: &mut Vec<Spanned<PathBuf>>,
     ) {
         let name = node.name().value();
-        if !ROUTE_NODES.contains(&name) {
-            self.unknown_node(node, "route", ROUTE_NODES);
+        let Some(directive) = route_directive(name) else {
+            self.unknown_node(node, "route", &route_nodes());
             return;
-        }
-        let repeatable = matches!(name, "arg" | "env" | "dir" | "map-dir");
-        if !repeatable {
+        };
+        if !adds_a_value(directive) {
             self.once(node, scope);
         }
-        let dir = self.dir.to_path_buf();
-        let mut r = self.reader(node);
-        let mut props: &[&str] = &[];
-        match name {
-            "arg" => {
-                if r.expect_args(1, "arg \"VALUE\"")
-                    && let Some(a) = r.string_arg(0, "argument")
-                {
-                    s.args.push(a.value);
-                }
-            }
-            "env" => {
-                if r.expect_args(2, "env \"NAME\" \"VALUE\"") {
-                    let key = r.string_arg(0, "variable name");
-                    let value = r.string_arg(1, "value");
-                    if let Some(key) = &key {
-                        if key.value.is_empty()
-                            || key.value.contains('=')
-                            || key.value.contains(char::is_whitespace)
-                        {
-                            r.push(
-                                Problem::error(
-                                    "manifest::env-name",
-                                    format!(
-                                        "`{}` is not a usable environment variable name",
-                                        key.value
-                                    ),
-                                    key.span,
-                                    "bad name",
-                                )
-                                .with_help("a name is non-empty, with no `=` and no spaces"),
-                            );
-                        } else if let Some(value) = value {
-                            s.env.push((key.value.clone(), value.value));
-                        }
-                    }
-                }
-            }
-            "dir" => {
-                props = DIR_PROPS;
-                let readonly = r.bool_prop("readonly").unwrap_or(false);
-                if r.expect_args(1, "dir \"/HOST/DIR\" [readonly=#true]")
-                    && let Some(d) = r.string_arg(0, "folder")
-                {
-                    let host = join_clean(&dir, &d.value);
-                    s.dirs.push(HostDir {
-                        host: host.display().to_string(),
-                        readonly,
-                    });
-                    host_dirs.push(Spanned::new(host, d.span));
-                }
-            }
-            "map-dir" => {
-                props = DIR_PROPS;
-                let readonly = r.bool_prop("readonly").unwrap_or(false);
-                if r.expect_args(2, "map-dir \"/GUEST\" \"HOST\" [readonly=#true]") {
-                    let guest = r.string_arg(0, "guest path");
-                    let host = r.string_arg(1, "host folder");
-                    if let (Some(guest), Some(h)) = (guest, host) {
-                        let abs = join_clean(&dir, &h.value);
-                        s.map_dirs.push(MapDir {
-                            guest: guest.value,
-                            host: abs.display().to_string(),
-                            readonly,
-                        });
-                        host_dirs.push(Spanned::new(abs, h.span));
-                    }
-                }
-            }
-            "cgi" => {
-                if r.expect_args(1, "cgi #true") {
-                    s.cgi = r.bool_arg(0, "");
-                }
-            }
-            "map-cgi-file-names" => {
-                if r.expect_args(1, "map-cgi-file-names #true") {
-                    s.map_cgi_file_names = r.bool_arg(0, "");
-                }
-            }
-            "entry-point" => {
-                if r.expect_args(1, "entry-point \"_start\"")
-                    && let Some(e) = r.string_arg(0, "function name")
-                {
-                    if e.value.is_empty() {
-                        r.push(Problem::error(
-                            "manifest::empty-value",
-                            "the entry point is empty",
-                            e.span,
-                            "empty",
-                        ));
-                    } else {
-                        s.entry_point = Some(e.value);
-                    }
-                }
-            }
-            "timeout" => {
-                if r.expect_args(1, "timeout \"5s\"")
-                    && let Some(t) = r.text_or_int_arg(0, "duration")
-                {
-                    match parse_duration(&t.value) {
-                        Ok(_) => s.timeout = Some(t.value),
-                        Err(why) => r.push(
-                            Problem::error(
-                                "manifest::duration",
-                                format!("bad duration: {why}"),
-                                t.span,
-                                "not a duration",
-                            )
-                            .with_help("durations are written 500ms, 5s, 2m or 1h"),
-                        ),
-                    }
-                }
-            }
-            "memory-limit" | "output-limit" => {
-                if r.expect_args(1, &format!("{name} \"128M\""))
-                    && let Some(v) = r.text_or_int_arg(0, "size")
-                {
-                    match parse_size(&v.value) {
-                        Ok(_) if name == "memory-limit" => s.memory_limit = Some(v.value),
-                        Ok(_) => s.output_limit = Some(v.value),
-                        Err(why) => r.push(
-                            Problem::error(
-                                "manifest::size",
-                                format!("bad size: {why}"),
-                                v.span,
-                                "not a size",
-                            )
-                            .with_help("sizes are written 4096, 512k, 64M or 1G"),
-                        ),
-                    }
-                }
-            }
-            _ => unreachable!("checked against ROUTE_NODES"),
+        let r = self.reader(node);
+        if let Some(value) = directive_node::read(r, node, directive) {
+            store_route(settings, host_dirs, name, &value, self.dir);
         }
-        r.finish(props, false);
+    }
+}
+
+/// Whether each occurrence of the directive adds a value (`WasmArg`, `WasmEnv`, `WasmDir`,
+/// `WasmMapDir`) rather than setting the one value (a flag or a single argument).
+fn adds_a_value(directive: &Directive) -> bool {
+    !matches!(directive.arity, Arity::Take1 | Arity::Flag)
+}
+
+/// Puts the checked value of engine node `name` into `engine`.
+fn store_engine(engine: &mut EngineBlock, name: &str, value: &DirectiveValue, dir: &Path) {
+    match name {
+        "opt-level" => engine.opt_level = value.text(0).parse::<OptLevel>().ok(),
+        "pooling" => engine.pooling = Some(value.is_set()),
+        "pooling-max-instances" => engine.pooling_max_instances = u32::try_from(value.number).ok(),
+        "cache-dir" => engine.cache_dir = Some(join_clean(dir, value.text(0))),
+        _ => unreachable!("engine node `{name}` has no place in EngineBlock (see tests)"),
+    }
+}
+
+/// Puts the checked value of route node `name` into `settings` (host folders, absolute, also
+/// into `host_dirs`, to be checked).
+fn store_route(
+    settings: &mut RouteSettings,
+    host_dirs: &mut Vec<Spanned<PathBuf>>,
+    name: &str,
+    value: &DirectiveValue,
+    dir: &Path,
+) {
+    let mut host_dir = |arg: Spanned<String>| {
+        let host = join_clean(dir, &arg.value);
+        host_dirs.push(Spanned::new(host.clone(), arg.span));
+        host.display().to_string()
+    };
+    match name {
+        "arg" => settings.args.push(value.text(0)),
+        "env" => settings.env.push((value.text(0), value.text(1))),
+        "dir" => settings.dirs.push(HostDir {
+            host: host_dir(value.spanned(0)),
+            readonly: value.is_set(),
+        }),
+        "map-dir" => settings.map_dirs.push(MapDir {
+            guest: value.text(0),
+            host: host_dir(value.spanned(1)),
+            readonly: value.is_set(),
+        }),
+        "cgi" => settings.cgi = Some(value.is_set()),
+        "map-cgi-file-names" => settings.map_cgi_file_names = Some(value.is_set()),
+        "entry-point" => settings.entry_point = Some(value.text(0)),
+        "timeout" => settings.timeout = Some(value.text(0)),
+        "memory-limit" => settings.memory_limit = Some(value.text(0)),
+        "output-limit" => settings.output_limit = Some(value.text(0)),
+        _ => unreachable!("route node `{name}` has no place in RouteSettings (see tests)"),
     }
 }
 
@@ -568,7 +469,120 @@ pub fn check_listen(text: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use wasm_runtime::directives::{self, DIRECTIVES, ManifestKey, ValueKind};
+
     use super::*;
+
+    fn parse_text(text: &str) -> (Manifest, Vec<Problem>) {
+        parse(
+            Path::new("app.kdl"),
+            Path::new("/app"),
+            Arc::new(text.to_string()),
+        )
+    }
+
+    /// A value the directive's validator accepts, as a manifest writes it.
+    fn sample(kind: ValueKind) -> &'static str {
+        match kind {
+            ValueKind::Env => "\"NAME\" \"value\"",
+            ValueKind::MapDir => "\"/guest\" \"data\" readonly=#true",
+            ValueKind::Dir => "\"data\" readonly=#true",
+            ValueKind::Path | ValueKind::Text | ValueKind::Name => "\"x\"",
+            ValueKind::Flag => "#true",
+            ValueKind::Duration => "\"2mi\"",
+            ValueKind::Size => "\"64M\"",
+            ValueKind::Count { .. } => "64",
+            ValueKind::OptLevel => "\"none\"",
+            ValueKind::ModuleLimit => "functions=50000",
+        }
+    }
+
+    #[test]
+    fn every_route_and_engine_node_of_the_directive_table_is_read_and_stored() {
+        let mut engine = String::new();
+        let mut route = String::new();
+        for d in DIRECTIVES {
+            match d.manifest {
+                ManifestKey::Engine(node) => {
+                    engine += &format!("    {node} {}\n", sample(d.value));
+                }
+                ManifestKey::Route(node) => route += &format!("    {node} {}\n", sample(d.value)),
+                _ => {}
+            }
+        }
+        let text = format!(
+            "app \"t\"\nengine {{\n{engine}}}\nmodule \"m\" source=\"m.wasm\"\nroute \"/\" module=\"m\" {{\n{route}}}\n"
+        );
+        let (m, problems) = parse_text(&text);
+        assert!(problems.is_empty(), "{text}\n{problems:#?}");
+        let e = &m.engine;
+        assert_eq!(e.opt_level, Some(OptLevel::None));
+        assert_eq!(e.pooling, Some(true));
+        assert_eq!(e.pooling_max_instances, Some(64));
+        assert_eq!(e.cache_dir, Some(PathBuf::from("/app/x")));
+        assert_eq!(e.limits().get(Limit::Functions), 50_000);
+        let s = &m.routes[0].settings;
+        assert_eq!(s.args, ["x"]);
+        assert_eq!(s.env, [("NAME".to_string(), "value".to_string())]);
+        assert!(s.dirs[0].readonly && s.dirs[0].host == "/app/data");
+        assert!(s.map_dirs[0].readonly && s.map_dirs[0].guest == "/guest");
+        assert_eq!((s.cgi, s.map_cgi_file_names), (Some(true), Some(true)));
+        assert_eq!(s.entry_point.as_deref(), Some("x"));
+        assert_eq!(s.timeout.as_deref(), Some("2mi"));
+        assert_eq!(s.memory_limit.as_deref(), Some("64M"));
+        assert_eq!(s.output_limit.as_deref(), Some("64M"));
+        assert_eq!(m.routes[0].host_dirs.len(), 2);
+    }
+
+    #[test]
+    fn a_refusal_carries_the_validators_own_words() {
+        for (node, value, directive, args) in [
+            ("timeout", "\"0\"", "WasmTimeout", &["0"][..]),
+            ("timeout", "-1", "WasmTimeout", &["-1"]),
+            ("timeout", "\"1.5s\"", "WasmTimeout", &["1.5s"]),
+            ("memory-limit", "\"12Q\"", "WasmMemoryLimit", &["12Q"]),
+            ("output-limit", "0", "WasmOutputLimit", &["0"]),
+            ("env", "\"A B\" \"x\"", "WasmEnv", &["A B", "x"]),
+            ("env", "\"A=B\" \"x\"", "WasmEnv", &["A=B", "x"]),
+        ] {
+            let text = format!(
+                "app \"t\"\nmodule \"m\" source=\"m.wasm\"\nroute \"/\" module=\"m\" {{\n    {node} {value}\n}}\n"
+            );
+            let (_, problems) = parse_text(&text);
+            let why = directives::parse(directive, args).unwrap_err();
+            assert_eq!(problems.len(), 1, "{node} {value}: {problems:#?}");
+            assert!(
+                problems[0].message.contains(&why),
+                "{node} {value}: {problems:#?}"
+            );
+        }
+        for (node, value, directive, arg) in [
+            ("pooling-max-instances", "0", "WasmPoolingMaxInstances", "0"),
+            (
+                "pooling-max-instances",
+                "\"abc\"",
+                "WasmPoolingMaxInstances",
+                "abc",
+            ),
+            ("opt-level", "\"fast\"", "WasmEngineOptLevel", "fast"),
+            (
+                "module-limits",
+                "functions=\"many\"",
+                "WasmModuleLimits",
+                "functions=many",
+            ),
+            ("module-limits", "speed=1", "WasmModuleLimits", "speed=1"),
+        ] {
+            let text = format!("app \"t\"\nengine {{\n    {node} {value}\n}}\n");
+            let (_, problems) = parse_text(&text);
+            let why = directives::parse(directive, &[arg]).unwrap_err();
+            assert_eq!(problems.len(), 1, "{node} {value}: {problems:#?}");
+            assert!(
+                problems[0].message.contains(&why),
+                "{node} {value}: {problems:#?}"
+            );
+        }
+    }
 
     #[test]
     fn listen_spellings() {

@@ -85,6 +85,11 @@ impl<'a> NodeReader<'a> {
     /// Checks there are exactly `n` arguments; `usage` shows the expected form, e.g.
     /// `env "NAME" "VALUE"`.
     pub fn expect_args(&mut self, n: usize, usage: &str) -> bool {
+        self.expect_arg_count(n, format!("write it as: {usage}"))
+    }
+
+    /// Checks there are exactly `n` arguments; `help` says what the node takes.
+    pub fn expect_arg_count(&mut self, n: usize, help: String) -> bool {
         let args = self.args();
         if args.len() == n {
             return true;
@@ -104,9 +109,14 @@ impl<'a> NodeReader<'a> {
                 span,
                 label,
             )
-            .with_help(format!("write it as: {usage}")),
+            .with_help(help),
         );
         false
+    }
+
+    /// The span of argument `i`.
+    pub fn arg_span(&self, i: usize) -> Option<SourceSpan> {
+        self.args().get(i).map(|e| e.span())
     }
 
     /// Argument `i` as a string.
@@ -136,33 +146,12 @@ impl<'a> NodeReader<'a> {
         }
     }
 
-    /// Argument `i` as a non-negative integer that fits a u32.
-    pub fn u32_arg(&mut self, i: usize, what: &str) -> Option<u32> {
-        let entry = *self.args().get(i)?;
-        match entry.value() {
-            KdlValue::Integer(n) if *n >= 0 && *n <= u32::MAX as i128 => Some(*n as u32),
-            other => {
-                let name = self.name();
-                let found = match other {
-                    KdlValue::Integer(n) => format!("{n}, out of range"),
-                    other => kind(other).to_string(),
-                };
-                self.push(Problem::error(
-                    "manifest::type",
-                    format!("`{name}` expects a whole number {what}, found {found}"),
-                    entry.span(),
-                    "not a whole number",
-                ));
-                None
-            }
-        }
-    }
-
-    /// Argument `i` as text: a string, or an integer written as its digits (sizes, durations).
+    /// Argument `i` as text: a string, or an integer written as its digits (sizes, durations),
+    /// for a parser of such values to judge (a negative one too).
     pub fn text_or_int_arg(&mut self, i: usize, what: &str) -> Option<Spanned<String>> {
         let entry = *self.args().get(i)?;
         match entry.value() {
-            KdlValue::Integer(n) if *n >= 0 => Some(Spanned::new(n.to_string(), entry.span())),
+            KdlValue::Integer(n) => Some(Spanned::new(n.to_string(), entry.span())),
             _ => self.string_of(entry, what),
         }
     }
@@ -253,6 +242,27 @@ impl<'a> NodeReader<'a> {
             );
         }
         matches.last().copied()
+    }
+
+    /// The names of the node's properties, each once, in the order written.
+    pub fn prop_keys(&self) -> Vec<&'a str> {
+        let mut keys: Vec<&'a str> = Vec::new();
+        for key in self.node.entries().iter().filter_map(|e| e.name()) {
+            if !keys.contains(&key.value()) {
+                keys.push(key.value());
+            }
+        }
+        keys
+    }
+
+    /// The span of the name of property `key` (its last occurrence).
+    pub fn prop_key_span(&self, key: &str) -> Option<SourceSpan> {
+        self.node
+            .entries()
+            .iter()
+            .filter_map(|e| e.name())
+            .rfind(|n| n.value() == key)
+            .map(|n| n.span())
     }
 
     /// The string property `key`.
