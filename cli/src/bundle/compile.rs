@@ -7,7 +7,7 @@
 //! Modules sharing a digest are compiled once.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -19,6 +19,7 @@ use wasmtime::Engine;
 
 use super::cache::CompiledCache;
 use super::files;
+use super::layout::BundleLayout;
 use crate::sources::local::{LocalError, read_module};
 
 /// One module to put into `modules/`.
@@ -131,12 +132,12 @@ fn read_checked(job: &Job, limits: &ModuleLimits) -> Result<Vec<u8>, CompileErro
 }
 
 impl Compiler<'_> {
-    /// Writes `NAME.wasm`, `NAME.cwasm` and `NAME.cwasm.meta` into `out` for every job (mode
-    /// 0644). Distinct digests compile in parallel; `progress` advances per module.
+    /// Writes every job's `.wasm`, `.cwasm` and sidecar into the bundle `out` (mode 0644).
+    /// Distinct digests compile in parallel; `progress` advances per module.
     pub fn compile_all(
         &self,
         jobs: &[Job],
-        out: &Path,
+        out: &BundleLayout,
         progress: &ProgressBar,
     ) -> Result<Vec<Outcome>, CompileError> {
         // Every module is read and checked before anything is compiled.
@@ -155,8 +156,7 @@ impl Compiler<'_> {
         let mut to_compile = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
             let Some(bytes) = &wasm[i] else { continue };
-            files::write_file(&out.join(format!("{}.wasm", job.name)), bytes)
-                .map_err(io(&job.name))?;
+            files::write_file(&out.wasm(&job.name), bytes).map_err(io(&job.name))?;
             match self.cache.and_then(|c| c.get(self.engine, &job.sha256)) {
                 Some((image, meta)) => {
                     write_cwasm(out, &job.name, &image, &meta).map_err(io(&job.name))?;
@@ -209,8 +209,13 @@ impl Compiler<'_> {
             .collect())
     }
 
-    fn compile_one(&self, job: &Job, wasm: &[u8], out: &Path) -> Result<Outcome, CompileError> {
-        let image = match precompile(self.engine, wasm, &format!("{}.wasm", job.name)) {
+    fn compile_one(
+        &self,
+        job: &Job,
+        wasm: &[u8],
+        out: &BundleLayout,
+    ) -> Result<Outcome, CompileError> {
+        let image = match precompile(self.engine, wasm, &BundleLayout::wasm_file_name(&job.name)) {
             Ok(image) => image,
             Err(wasm_runtime::RuntimeError::Compile { reason, .. }) => {
                 return Err(CompileError::Invalid {
@@ -234,11 +239,16 @@ impl Compiler<'_> {
     }
 }
 
-/// Writes `NAME.cwasm` and its sidecar (naming `NAME.wasm` as its source), the sidecar last.
-fn write_cwasm(out: &Path, name: &str, image: &[u8], meta: &Sidecar) -> std::io::Result<()> {
-    let cwasm = out.join(format!("{name}.cwasm"));
-    meta.with_source(Some(&format!("{name}.wasm")))
-        .write_beside(&cwasm, image, files::write_file)
+/// Writes module `name`'s `.cwasm` and its sidecar (naming its `.wasm` as the source), the
+/// sidecar last.
+fn write_cwasm(
+    out: &BundleLayout,
+    name: &str,
+    image: &[u8],
+    meta: &Sidecar,
+) -> std::io::Result<()> {
+    meta.with_source(Some(&BundleLayout::wasm_file_name(name)))
+        .write_beside(&out.cwasm(name), image, files::write_file)
 }
 
 /// `job` has the same bytes as `first`: copy `first`'s files (written by this build) under
@@ -247,20 +257,15 @@ fn copy_module(
     job: &Job,
     first: &Job,
     done: &Outcome,
-    out: &Path,
+    out: &BundleLayout,
 ) -> Result<Outcome, CompileError> {
-    let src = |ext: &str| out.join(format!("{}.{ext}", first.name));
-    let dest = |ext: &str| out.join(format!("{}.{ext}", job.name));
-    files::copy_file(&src("wasm"), &dest("wasm")).map_err(io(&job.name))?;
-    files::copy_file(&src("cwasm"), &dest("cwasm")).map_err(io(&job.name))?;
-    let meta = Sidecar::read(&src("cwasm"))
-        .map_err(|e| io(&job.name)(std::io::Error::other(e.to_string())))?
-        .with_source(Some(&format!("{}.wasm", job.name)));
-    files::write_file(
-        &Sidecar::path_for(&dest("cwasm")),
-        meta.to_text().as_bytes(),
-    )
-    .map_err(io(&job.name))?;
+    let (from, to) = (first.name.as_str(), job.name.as_str());
+    files::copy_file(&out.wasm(from), &out.wasm(to)).map_err(io(to))?;
+    files::copy_file(&out.cwasm(from), &out.cwasm(to)).map_err(io(to))?;
+    let meta = Sidecar::read(&out.cwasm(from))
+        .map_err(|e| io(to)(std::io::Error::other(e.to_string())))?
+        .with_source(Some(&BundleLayout::wasm_file_name(to)));
+    files::write_file(&out.sidecar(to), meta.to_text().as_bytes()).map_err(io(to))?;
     Ok(Outcome {
         name: job.name.clone(),
         cwasm_sha256: done.cwasm_sha256.clone(),

@@ -6,6 +6,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use super::layout::BundleLayout;
 use super::lock::LOCK_FORMAT;
 
 /// Why a folder cannot be the bundle folder.
@@ -141,7 +142,7 @@ pub fn real_target(path: &Path) -> std::io::Result<PathBuf> {
 
 /// Whether `dir` holds a `bundle.lock` written by this CLI (a regular file naming our format).
 fn is_bundle(dir: &Path) -> bool {
-    let lock = dir.join("bundle.lock");
+    let lock = BundleLayout::new(dir).lock();
     let Ok(meta) = std::fs::symlink_metadata(&lock) else {
         return false;
     };

@@ -1,10 +1,12 @@
 //! `mod-wasm build`: from a checked manifest to a bundle folder —
-//! `modules/` (`.wasm`, `.cwasm`, sidecars), `bundle.lock` and `wasm.conf`.
+//! `modules/` (`.wasm`, `.cwasm`, sidecars), `bundle.lock` and `wasm.conf`, named by
+//! [`BundleLayout`] alone.
 
 pub mod cache;
 pub mod compile;
 pub mod files;
 pub mod guard;
+pub mod layout;
 pub mod lock;
 pub mod swap;
 
@@ -24,6 +26,7 @@ use crate::sources::{ModuleSource, ResolvedSource};
 use cache::CompiledCache;
 use compile::{CompileError, Compiler, Job};
 use guard::OutRefusal;
+pub use layout::BundleLayout;
 use lock::{BundleLock, LOCK_FORMAT, LockedEngine, LockedModule, LockedRoute};
 
 /// Inputs of a build besides the manifest.
@@ -163,7 +166,9 @@ pub fn resolve_modules(
     }
 }
 
-/// Builds the bundle for a checked manifest whose modules are `resolved`.
+/// Builds the bundle for a checked manifest whose modules are `resolved`: into a staging
+/// folder (modules compiled, then `bundle.lock`, `wasm.conf`), which then replaces the output
+/// folder whole.
 pub fn build(
     m: &Manifest,
     resolved: &[(ModuleDecl, ResolvedSource)],
@@ -175,10 +180,41 @@ pub fn build(
     let settings = engine_settings(m);
     let built = build_engine(&settings).map_err(BuildError::Engine)?;
     let compatibility = compatibility_hash(&built.engine);
+    let out = BundleLayout::new(guard::check_out_dir(&absolute(&options.out), &m.path)?);
+    let (cache, cache_note) = open_cache(options.cache.as_deref(), &compatibility);
 
-    let out = guard::check_out_dir(&absolute(&options.out), &m.path)?;
-    let (cache, cache_note) = match &options.cache {
-        Some(root) => match CompiledCache::open(root, &compatibility) {
+    let staging = swap::Staging::new(out.root()).map_err(io_at(out.root()))?;
+    let staged = BundleLayout::new(staging.path());
+    let compiler = Compiler {
+        engine: &built.engine,
+        limits: m.engine.limits(),
+        cache: cache.as_ref(),
+        threads: options.threads,
+    };
+    let outcomes = compile_modules(&compiler, resolved, &staged, progress)?;
+    let lock = bundle_lock(m, resolved, &outcomes, &settings, compatibility);
+    let conf = templates.wasm_conf(&wasm_conf_context(m, out.root(), &options.mod_wasm_so))?;
+    write_bundle_files(&staged, &lock, &conf)?;
+    staging.commit().map_err(io_at(out.root()))?;
+
+    let compiled = outcomes.iter().filter(|o| o.compiled).count();
+    Ok(BuildReport {
+        wasm_conf: out.wasm_conf(),
+        bundle: out.root().to_path_buf(),
+        compiled,
+        reused: outcomes.len() - compiled,
+        cache: cache.map(|c| c.dir().to_path_buf()),
+        cache_note,
+        elapsed: started.elapsed(),
+        pooling_fallback: built.pooling_fallback,
+        lock,
+    })
+}
+
+/// The CLI's compiled-code cache under `root` for this engine, or why there is none.
+fn open_cache(root: Option<&Path>, compatibility: &str) -> (Option<CompiledCache>, Option<String>) {
+    match root {
+        Some(root) => match CompiledCache::open(root, compatibility) {
             Ok(cache) => (Some(cache), None),
             Err(why) => (None, Some(why)),
         },
@@ -186,11 +222,19 @@ pub fn build(
             None,
             Some("no cache folder (set MOD_WASM_CACHE_DIR)".into()),
         ),
-    };
-    let staging = swap::Staging::new(&out).map_err(io_at(&out))?;
-    let modules_dir = staging.path().join("modules");
-    files::create_dir(&modules_dir).map_err(io_at(&modules_dir))?;
+    }
+}
 
+/// Writes every module's `.wasm`, `.cwasm` and sidecar into `staged`; a module the compiler
+/// refuses becomes a problem at its `source=`.
+fn compile_modules(
+    compiler: &Compiler<'_>,
+    resolved: &[(ModuleDecl, ResolvedSource)],
+    staged: &BundleLayout,
+    progress: &ProgressBar,
+) -> Result<Vec<compile::Outcome>, BuildError> {
+    let modules_dir = staged.modules_dir();
+    files::create_dir(&modules_dir).map_err(io_at(&modules_dir))?;
     let jobs: Vec<Job> = resolved
         .iter()
         .map(|(decl, source)| Job {
@@ -200,12 +244,6 @@ pub fn build(
         })
         .collect();
     progress.set_length(jobs.len() as u64);
-    let compiler = Compiler {
-        engine: &built.engine,
-        limits: m.engine.limits(),
-        cache: cache.as_ref(),
-        threads: options.threads,
-    };
     let decl_of = |name: &str| {
         &resolved
             .iter()
@@ -214,7 +252,7 @@ pub fn build(
             .0
     };
     let outcomes = compiler
-        .compile_all(&jobs, &modules_dir, progress)
+        .compile_all(&jobs, staged, progress)
         .map_err(|e| match e {
             CompileError::Limit { name, error } => {
                 BuildError::Problems(vec![limit_problem(decl_of(&name), &error)])
@@ -232,13 +270,24 @@ pub fn build(
                 ])
             }
             CompileError::Io { name, source } => BuildError::Io {
-                path: modules_dir.join(name),
+                path: staged.cwasm(&name),
                 source,
             },
         })?;
     progress.finish_and_clear();
+    Ok(outcomes)
+}
 
-    let lock = BundleLock {
+/// What `bundle.lock` records: the app, the engine, every module (origin, digests, files) and
+/// every route.
+fn bundle_lock(
+    m: &Manifest,
+    resolved: &[(ModuleDecl, ResolvedSource)],
+    outcomes: &[compile::Outcome],
+    settings: &EngineSettings,
+    compatibility: String,
+) -> BundleLock {
+    BundleLock {
         format: LOCK_FORMAT.into(),
         app: m.app_name().to_string(),
         manifest: m
@@ -252,11 +301,11 @@ pub fn build(
             pooling: settings.pooling,
             pooling_max_instances: settings.pooling_max_instances,
             cache_dir: m.engine.cache_dir.as_ref().map(|d| d.display().to_string()),
-            compatibility: compatibility.clone(),
+            compatibility,
         },
         modules: resolved
             .iter()
-            .zip(&outcomes)
+            .zip(outcomes)
             .map(|((decl, source), outcome)| LockedModule {
                 name: decl.name.value.clone(),
                 source: decl.source_text.clone(),
@@ -268,8 +317,8 @@ pub fn build(
                     .into(),
                 resolved: source.pinned.clone(),
                 sha256: source.sha256.clone(),
-                wasm: format!("modules/{}.wasm", decl.name.value),
-                cwasm: format!("modules/{}.cwasm", decl.name.value),
+                wasm: BundleLayout::wasm_entry(&decl.name.value),
+                cwasm: BundleLayout::cwasm_entry(&decl.name.value),
                 cwasm_sha256: outcome.cwasm_sha256.clone(),
             })
             .collect(),
@@ -282,37 +331,31 @@ pub fn build(
                 settings: r.settings.clone(),
             })
             .collect(),
-    };
-    let lock_text = serde_json::to_string_pretty(&lock).expect("lock serialises") + "\n";
-    write(staging.path(), "bundle.lock", &lock_text)?;
-    let conf = templates.wasm_conf(&wasm_conf_context(m, &out, &options.mod_wasm_so))?;
-    write(staging.path(), "wasm.conf", &conf)?;
-    // The bundle is generated: keep it out of version control wherever it lands.
-    write(staging.path(), ".gitignore", "*\n")?;
-    staging.commit().map_err(io_at(&out))?;
-
-    let compiled = outcomes.iter().filter(|o| o.compiled).count();
-    Ok(BuildReport {
-        wasm_conf: out.join("wasm.conf"),
-        bundle: out,
-        compiled,
-        reused: outcomes.len() - compiled,
-        cache: cache.map(|c| c.dir().to_path_buf()),
-        cache_note,
-        elapsed: started.elapsed(),
-        pooling_fallback: built.pooling_fallback,
-        lock,
-    })
+    }
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> Result<(), BuildError> {
-    let path = dir.join(name);
-    files::write_file(&path, text.as_bytes()).map_err(io_at(&path))
+/// Writes `bundle.lock`, `wasm.conf` and a `.gitignore` (the bundle is generated: keep it out
+/// of version control wherever it lands) into `staged`.
+fn write_bundle_files(
+    staged: &BundleLayout,
+    lock: &BundleLock,
+    conf: &str,
+) -> Result<(), BuildError> {
+    let lock_text = serde_json::to_string_pretty(lock).expect("lock serialises") + "\n";
+    for (path, text) in [
+        (staged.lock(), lock_text.as_str()),
+        (staged.wasm_conf(), conf),
+        (staged.gitignore(), "*\n"),
+    ] {
+        files::write_file(&path, text.as_bytes()).map_err(io_at(&path))?;
+    }
+    Ok(())
 }
 
 /// The template context of `wasm.conf` for a bundle at `bundle`.
 pub fn wasm_conf_context(m: &Manifest, bundle: &Path, mod_wasm_so: &Path) -> WasmConfContext {
     let settings = engine_settings(m);
+    let layout = BundleLayout::new(bundle);
     WasmConfContext {
         app: m.app_name().to_string(),
         version: format!("mod-wasm {}", env!("CARGO_PKG_VERSION")),
@@ -338,11 +381,7 @@ pub fn wasm_conf_context(m: &Manifest, bundle: &Path, mod_wasm_so: &Path) -> Was
             .map(|r| RouteContext {
                 path: r.path.value.clone(),
                 module: r.module.value.clone(),
-                module_path: bundle
-                    .join("modules")
-                    .join(format!("{}.cwasm", r.module.value))
-                    .display()
-                    .to_string(),
+                module_path: layout.cwasm(&r.module.value).display().to_string(),
                 settings: r.settings.clone(),
             })
             .collect(),
