@@ -61,6 +61,30 @@ fn corpus_is_large_enough_and_fully_specified() {
 }
 
 #[test]
+fn every_code_is_kebab_case_and_documented() {
+    let docs = std::fs::read_to_string(common::repo_root().join("docs/manifest.md")).unwrap();
+    let codes: BTreeSet<String> = expected()
+        .into_values()
+        .flatten()
+        .map(|line| line.split_once(' ').unwrap().0.to_string())
+        .collect();
+    for code in &codes {
+        let rest = code.strip_prefix("manifest::").unwrap_or(code);
+        assert!(
+            !rest.is_empty()
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "{code} is not area::kebab-case"
+        );
+        assert!(
+            docs.contains(&format!("`{code}`")),
+            "{code} is missing from the Diagnostics table of docs/manifest.md"
+        );
+    }
+}
+
+#[test]
 fn every_broken_manifest_reports_exactly_its_errors() {
     let dir = tempfile::tempdir().unwrap();
     common::write_fixtures(dir.path());
