@@ -10,6 +10,8 @@ Examples:
   mod-wasm check myapp/app.kdl        # validate the manifest
   mod-wasm build myapp/app.kdl        # precompile modules, write myapp/bundle/
   mod-wasm up myapp/app.kdl           # build and serve with Apache (Ctrl-C stops)
+  mod-wasm deploy myapp/app.kdl --root /var/lib/mod-wasm/myapp --url http://127.0.0.1
+  mod-wasm rollback --root /var/lib/mod-wasm/myapp --url http://127.0.0.1
   mod-wasm completions bash > /etc/bash_completion.d/mod-wasm";
 
 /// Deploy WebAssembly (WASI) endpoints to Apache httpd from a KDL manifest.
@@ -53,6 +55,20 @@ pub enum Command {
         after_help = "Examples:\n  mod-wasm up samples/hello/app.kdl\n  mod-wasm up app.kdl --listen 127.0.0.1:9000\n  curl http://127.0.0.1:8080/hello"
     )]
     Up(UpArgs),
+    /// Put a new release live on the running Apache: configtest, preflight, switch, verify,
+    /// roll back by itself on failure.
+    #[command(after_help = DEPLOY_EXAMPLES)]
+    Deploy(DeployArgs),
+    /// List the releases of a deploy root, newest first, the current one marked.
+    #[command(after_help = "Examples:
+  mod-wasm releases --root /var/lib/mod-wasm/myapp
+  mod-wasm releases --root /var/lib/mod-wasm/myapp --json")]
+    Releases(ReleasesArgs),
+    /// Put an earlier release live again (default: the previous good one), verified.
+    #[command(after_help = "Examples:
+  mod-wasm rollback --root /var/lib/mod-wasm/myapp --url http://127.0.0.1
+  mod-wasm rollback 20261128T050000Z-0123456789ab --root /var/lib/mod-wasm/myapp")]
+    Rollback(RollbackArgs),
     /// Fetch the manifest's OCI modules into the cache and pin them in the lock file.
     #[command(
         after_help = "Examples:\n  mod-wasm pull                       # every oci:// module of ./app.kdl\n  mod-wasm pull app.kdl --update      # re-resolve every tag\n  mod-wasm pull app.kdl --update py   # re-resolve one module"
@@ -75,7 +91,96 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Write the manual pages (for packagers).
     #[command(hide = true)]
-    Man(crate::commands::man::ManArgs),
+    Man(ManArgs),
+}
+
+const DEPLOY_EXAMPLES: &str = "\
+Examples:
+  mod-wasm deploy app.kdl --root /var/lib/mod-wasm/myapp --url http://127.0.0.1
+  mod-wasm deploy --bundle build/bundle --root /srv/releases --apachectl \"/usr/sbin/apache2 -f /etc/x.conf\" \\
+      --url http://127.0.0.1:8080 --health /healthz
+  mod-wasm deploy app.kdl --root /srv/releases --dry-run      # build + configtest only
+
+The running configuration must include the current release once, at server level:
+  IncludeOptional ROOT/current/wasm.conf";
+
+/// Where releases go and how to reach the running Apache (deploy and rollback).
+#[derive(Debug, Args, Clone)]
+pub struct LiveTarget {
+    /// The deploy root [default: /var/lib/mod-wasm/APP].
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// The command that controls the running Apache; `-t`, `-k graceful`, … are appended.
+    #[arg(long, value_name = "CMD", default_value = "apache2ctl")]
+    pub apachectl: String,
+    /// Where the running server answers on this host (plain HTTP).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1")]
+    pub url: String,
+    /// A path that must answer 2xx after the switch (repeatable) [default: every route non-5xx].
+    #[arg(long, value_name = "PATH")]
+    pub health: Vec<String>,
+    /// Wait this long for another deploy's lock (e.g. 30s, 5mi) instead of failing at once.
+    #[arg(long, value_name = "DURATION", default_value = "0")]
+    pub lock_wait: String,
+}
+
+/// `deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The manifest to build [default: app.kdl], unless --bundle is given.
+    #[arg(value_name = "MANIFEST", conflicts_with = "bundle")]
+    pub manifest: Option<PathBuf>,
+    /// Deploy this already built bundle folder instead of building.
+    #[arg(long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    /// The running Apache and the deploy root.
+    #[command(flatten)]
+    pub live: LiveTarget,
+    /// Releases to keep (never the current or previous one).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub keep: usize,
+    /// Build and configtest the candidate; change nothing live.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Skip serving the candidate in a private Apache first.
+    #[arg(long)]
+    pub no_preflight: bool,
+    /// Folder with template overrides (wasm.conf.j2, httpd.conf.j2).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// The Apache module to load [default: $MOD_WASM_SO, the build tree, the system's modules].
+    #[arg(long, value_name = "PATH")]
+    pub mod_wasm_so: Option<PathBuf>,
+    /// Registry switches.
+    #[command(flatten)]
+    pub oci: OciArgs,
+}
+
+/// `releases`.
+#[derive(Debug, Args)]
+pub struct ReleasesArgs {
+    /// The deploy root.
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+}
+
+/// `rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The release to put live [default: the previous good one].
+    #[arg(value_name = "RELEASE")]
+    pub release: Option<String>,
+    /// The running Apache and the deploy root.
+    #[command(flatten)]
+    pub live: LiveTarget,
+}
+
+/// `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Folder to write the pages into (created if missing).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
 }
 
 /// `init`.

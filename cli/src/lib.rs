@@ -8,6 +8,7 @@ pub mod apache;
 pub mod bundle;
 pub mod cli;
 pub mod commands;
+pub mod deploy;
 pub mod exit;
 pub mod manifest;
 pub mod output;

@@ -3,11 +3,14 @@
 pub mod build;
 pub mod check;
 pub mod completions;
+pub mod deploy;
 pub mod init;
 pub mod login;
 pub mod man;
 pub mod pull;
 pub mod push;
+pub mod releases;
+pub mod rollback;
 pub mod up;
 
 use crate::cli::{Cli, Command};
@@ -21,6 +24,9 @@ pub fn dispatch(cli: Cli, out: &Output) -> Result<(), CliError> {
         Command::Check(args) => check::run(&args, out),
         Command::Build(args) => build::run(&args, out),
         Command::Up(args) => up::run(&args, out),
+        Command::Deploy(args) => deploy::run(&args, out),
+        Command::Releases(args) => releases::run(&args, out),
+        Command::Rollback(args) => rollback::run(&args, out),
         Command::Pull(args) => pull::run(&args, out),
         Command::Push(args) => push::run(&args, out),
         Command::Login(args) => login::run(&args, out),
