@@ -299,7 +299,7 @@ pub static DIRECTIVES: &[Directive] = &[
         value: ValueKind::Size,
         default: DefaultValue::Bytes(DEFAULT_OUTPUT_LIMIT),
         manifest: ManifestKey::Route("output-limit"),
-        manifest_form: "size, as above",
+        manifest_form: "size: `\"16M\"`, `\"1G\"`, or a number of bytes",
         doc: "response body limit per request, e.g. 16M (default 1G)",
     },
     Directive {
