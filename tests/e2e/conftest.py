@@ -2,6 +2,7 @@
 
 - `built` (session): fails, never skips, when `make` has not produced build/mod_wasm.so and every
   build/wasm/NAME.wasm; tests that need the server depend on it.
+- `cli` (session): the `mod-wasm` binary, failing the same way when it is missing.
 - `mpm`: parametrised over event and prefork (and worker, for test files that opt in with
   `pytestmark = pytest.mark.mpms("event", "worker", "prefork")`).
 - `public_tmp`: a temporary folder readable by Apache's children.
@@ -21,7 +22,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Apache, assert_no_crash, missing_build_outputs  # noqa: E402
+from harness import CLI, Apache, assert_no_crash, missing_build_outputs  # noqa: E402
 
 DEFAULT_MPMS = ("event", "prefork")
 
@@ -47,6 +48,15 @@ def built():
             pytrace=False,
         )
     return True
+
+
+@pytest.fixture(scope="session")
+def cli(built) -> Path:
+    """The `mod-wasm` binary built by `make` (fails, never skips, when missing)."""
+    missing = missing_build_outputs(need_cli=True)
+    if missing:
+        pytest.fail("build outputs are missing; run `make` first:\n  " + "\n  ".join(missing), pytrace=False)
+    return CLI
 
 
 @pytest.fixture

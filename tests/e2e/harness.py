@@ -83,6 +83,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wasm_functions_module(count: int) -> bytes:
+    """A core module of `count` empty functions, written byte by byte (a compile bomb when large)."""
+
+    def leb(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte = n & 0x7F
+            n >>= 7
+            if n:
+                out.append(byte | 0x80)
+            else:
+                out.append(byte)
+                return bytes(out)
+
+    def section(sid: int, payload: bytes) -> bytes:
+        return bytes([sid]) + leb(len(payload)) + payload
+
+    types = section(1, leb(1) + b"\x60\x00\x00")
+    funcs = section(3, leb(count) + b"\x00" * count)
+    code = section(10, leb(count) + b"\x02\x00\x0b" * count)
+    return b"\x00asm\x01\x00\x00\x00" + types + funcs + code
+
+
 def fnv1a64(data: bytes) -> int:
     """FNV-1a 64-bit, the checksum the cgi_echo sample prints for its stdin."""
     h = 0xCBF29CE484222325

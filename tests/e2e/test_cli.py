@@ -31,7 +31,6 @@ from harness import (
     assert_no_crash,
     fnv1a64,
     free_port,
-    missing_build_outputs,
     parse_echo,
     request,
     wasm_path,
@@ -40,14 +39,6 @@ from harness import (
 SAMPLES = REPO / "samples"
 HELLO = "Hello, World! (from a WASI module served by Apache)\n"
 
-
-@pytest.fixture(scope="module")
-def cli(built) -> Path:
-    """The `mod-wasm` binary built by `make` (fails, never skips, when missing)."""
-    missing = missing_build_outputs(need_cli=True)
-    if missing:
-        pytest.fail("build outputs are missing; run `make` first:\n  " + "\n  ".join(missing), pytrace=False)
-    return CLI
 
 
 def mod_wasm(

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import CLI, MOD_WASM_SO, missing_build_outputs, wasm_path
+from harness import CLI, MOD_WASM_SO, missing_build_outputs, wasm_functions_module, wasm_path
 
 TIMEOUT = 20.0
 ONE_MODULE = 'app "x"\nmodule "a" source="{source}"\nroute "/a" module="a"\n'
@@ -131,29 +131,6 @@ def test_a_manifest_nested_1500_deep_is_a_diagnostic_not_an_abort(cli, tmp_path)
     assert res.returncode == 1, (res.returncode, res.stderr[-2000:])
     assert "manifest::too-deep" in res.stderr, res.stderr
     assert "app.kdl:68:3" in res.stderr, "located at the 65th level"
-
-
-def wasm_functions_module(count: int) -> bytes:
-    """A core module of `count` empty functions, written byte by byte."""
-
-    def leb(n: int) -> bytes:
-        out = bytearray()
-        while True:
-            byte = n & 0x7F
-            n >>= 7
-            if n:
-                out.append(byte | 0x80)
-            else:
-                out.append(byte)
-                return bytes(out)
-
-    def section(sid: int, payload: bytes) -> bytes:
-        return bytes([sid]) + leb(len(payload)) + payload
-
-    types = section(1, leb(1) + b"\x60\x00\x00")
-    funcs = section(3, leb(count) + b"\x00" * count)
-    code = section(10, leb(count) + b"\x02\x00\x0b" * count)
-    return b"\x00asm\x01\x00\x00\x00" + types + funcs + code
 
 
 def test_a_compile_bomb_is_refused_by_build_quickly_with_the_limit_named(cli, tmp_path):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import CLI, Apache, missing_build_outputs, wasm_path
+from harness import CLI, Apache, wasm_path
 
 
 @dataclass(frozen=True)
@@ -146,13 +146,6 @@ def unescape_apache(text: str) -> str:
     raw = re.sub(rb"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]), text.encode())
     return raw.decode("utf-8", errors="replace")
 
-
-@pytest.fixture(scope="module")
-def cli(built) -> Path:
-    missing = missing_build_outputs(need_cli=True)
-    if missing:
-        pytest.fail("build outputs are missing; run `make` first:\n  " + "\n  ".join(missing), pytrace=False)
-    return CLI
 
 
 def mod_wasm_check(folder: Path, case: Case, data: Path) -> tuple[bool, list[dict]]:

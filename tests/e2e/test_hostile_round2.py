@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import WASM_DIR, Apache, assert_no_crash
+from harness import WASM_DIR, Apache, assert_no_crash, wasm_functions_module
 
 HELLO = b"Hello, World! (from a WASI module served by Apache)\n"
 ENDED_WITHIN = 30.0
@@ -37,29 +37,6 @@ ENDED_WITHIN = 30.0
 
 def nobody_uid() -> int:
     return pwd.getpwnam("nobody").pw_uid
-
-
-def wasm_functions_module(count: int) -> bytes:
-    """A core module of `count` empty functions, written byte by byte (a compile bomb when large)."""
-
-    def leb(n: int) -> bytes:
-        out = bytearray()
-        while True:
-            byte = n & 0x7F
-            n >>= 7
-            if n:
-                out.append(byte | 0x80)
-            else:
-                out.append(byte)
-                return bytes(out)
-
-    def section(sid: int, payload: bytes) -> bytes:
-        return bytes([sid]) + leb(len(payload)) + payload
-
-    types = section(1, leb(1) + b"\x60\x00\x00")
-    funcs = section(3, leb(count) + b"\x00" * count)
-    code = section(10, leb(count) + b"\x02\x00\x0b" * count)
-    return b"\0asm\x01\0\0\0" + types + funcs + code
 
 
 def timed(fn, *args, **kw):

@@ -16,13 +16,12 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from harness import CLI, MOD_WASM_SO, REPO, free_port, missing_build_outputs, request, wasm_path
+from harness import CLI, MOD_WASM_SO, REPO, free_port, request, wasm_path
 
 SAMPLE = REPO / "samples" / "oci-hello" / "app.kdl"
 SAMPLE_REGISTRY = "127.0.0.1:5000"
@@ -83,14 +82,6 @@ class Registry:
 
 HELLO = "Hello, World! (from a WASI module served by Apache)\n"
 
-
-@pytest.fixture(scope="module")
-def cli(built) -> Path:
-    """The `mod-wasm` binary built by `make` (fails, never skips, when missing)."""
-    missing = missing_build_outputs(need_cli=True)
-    if missing:
-        pytest.fail("build outputs are missing; run `make` first:\n  " + "\n  ".join(missing), pytrace=False)
-    return CLI
 
 
 @pytest.fixture
