@@ -499,7 +499,7 @@ fn set_outcome(out: &mut wasm_outcome_t, run: &Outcome) {
     out.output_started = run.output_started as c_int;
     out.body_bytes = run.body_bytes;
     out.elapsed_us = run.elapsed_us;
-    out.counted_as = crate::status::outcome_of(run) as c_int;
+    out.counted_as = run.counted_as() as c_int;
     write_str(out.message.as_mut_ptr(), out.message.len(), &run.message());
 }
 

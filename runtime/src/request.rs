@@ -11,6 +11,7 @@ use crate::host_io::HostIo;
 use crate::mapped_dir::MappedDir;
 use crate::request_state::RequestState;
 use crate::runtime::{LoadedModule, Runtime};
+use crate::status::Outcome as CountedAs;
 use crate::streams::{IoBridge, OutputFailure};
 use crate::watchdog;
 
@@ -88,6 +89,32 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// How wasm-status counts this run.
+    pub fn counted_as(&self) -> CountedAs {
+        // A refused growth is what the operator needs to see, whether the module then coped
+        // (malloc returned NULL and it answered), trapped or exited; other limits tell more.
+        let hit_memory_limit = self.memory_limited
+            && matches!(
+                self.status,
+                RunStatus::Ok | RunStatus::Trap(_) | RunStatus::ExitFailure(_)
+            );
+        if hit_memory_limit {
+            return CountedAs::MemoryLimit;
+        }
+        match self.status {
+            RunStatus::Ok => CountedAs::Ok,
+            RunStatus::ExitFailure(_) => CountedAs::Exit,
+            RunStatus::Trap(_) => CountedAs::Trap,
+            RunStatus::Timeout(_) => CountedAs::Timeout,
+            RunStatus::OutputLimit(_) => CountedAs::OutputLimit,
+            RunStatus::ClientGone => CountedAs::ClientGone,
+            RunStatus::BadHeaders(_) => CountedAs::BadHeaders,
+            RunStatus::SetupFailed(_) => CountedAs::SetupFailed,
+            RunStatus::BodyReadFailed => CountedAs::BodyError,
+            RunStatus::Busy => CountedAs::Busy,
+        }
+    }
+
     /// A one-line description for the log (empty on success).
     pub fn message(&self) -> String {
         match &self.status {

@@ -2,7 +2,8 @@
 //!
 //! [`counters`] holds the shared, lock-free counts; [`render`] turns a snapshot into JSON, the
 //! Prometheus text format or HTML. This file keeps what the parent sets at each (re)start — the
-//! release id (`WasmRelease`) and the start time — and maps a run's result to an [`Outcome`].
+//! release id (`WasmRelease`) and the start time. (`request::Outcome::counted_as` maps a run's
+//! result to a counted [`Outcome`]: this module does not depend on the request runner.)
 
 pub mod counters;
 pub mod render;
@@ -13,7 +14,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use counters::{Counters, Outcome, RouteInfo, Routes};
 pub use render::{ModuleInfo, Snapshot};
 
-use crate::request::{Outcome as RunOutcome, RunStatus};
 use crate::runtime::{LoadOrigin, Runtime};
 
 /// The formats `wasm-status` answers in.
@@ -50,32 +50,6 @@ pub fn begin_cycle(release: Option<&str>) {
     let mut g = generation().lock().unwrap_or_else(|p| p.into_inner());
     g.release = release.filter(|r| !r.is_empty()).map(str::to_string);
     g.started = rfc3339(SystemTime::now());
-}
-
-/// The outcome a run is counted as.
-pub fn outcome_of(run: &RunOutcome) -> Outcome {
-    // A refused growth is what the operator needs to see, whether the module then coped
-    // (malloc returned NULL and it answered), trapped or exited; other limits tell more.
-    let hit_memory_limit = run.memory_limited
-        && matches!(
-            run.status,
-            RunStatus::Ok | RunStatus::Trap(_) | RunStatus::ExitFailure(_)
-        );
-    if hit_memory_limit {
-        return Outcome::MemoryLimit;
-    }
-    match run.status {
-        RunStatus::Ok => Outcome::Ok,
-        RunStatus::ExitFailure(_) => Outcome::Exit,
-        RunStatus::Trap(_) => Outcome::Trap,
-        RunStatus::Timeout(_) => Outcome::Timeout,
-        RunStatus::OutputLimit(_) => Outcome::OutputLimit,
-        RunStatus::ClientGone => Outcome::ClientGone,
-        RunStatus::BadHeaders(_) => Outcome::BadHeaders,
-        RunStatus::SetupFailed(_) => Outcome::SetupFailed,
-        RunStatus::BodyReadFailed => Outcome::BodyError,
-        RunStatus::Busy => Outcome::Busy,
-    }
 }
 
 /// Renders the status of `runtime` (None: no module configured) in `format`.
