@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use crate::auth::{Credentials, DockerConfig};
+use crate::bundle::{BundleModule, PulledBundle, PushedBundle};
 use crate::cache::Cache;
+use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::lock::LockFile;
 use crate::progress::ProgressFn;
@@ -13,6 +15,7 @@ use crate::pull::{ModuleError, ModuleRequest, Resolution, ResolveOptions};
 use crate::push::{Layout, Pushed};
 use crate::reference::OciReference;
 use crate::registry::{RegistryOptions, Transport};
+use crate::sign::{PrivateKey, PublicKey, Signed, Verified};
 
 /// Registry operations against one cache.
 pub struct OciClient {
@@ -96,5 +99,65 @@ impl OciClient {
         self.runtime
             .block_on(self.transport.check_login(registry, &creds))?;
         config.store(registry, user, password)
+    }
+
+    /// The manifest digest `reference` names now: its pin, or what its tag points at (the
+    /// manifest is fetched and hashed; a registry announcing another digest is refused).
+    pub fn resolve_digest(&self, reference: &OciReference) -> Result<Digest> {
+        if let Some(d) = reference.digest() {
+            return Ok(d.clone());
+        }
+        let (_, digest) = self
+            .runtime
+            .block_on(self.transport.fetch_manifest(reference))?;
+        Ok(digest)
+    }
+
+    /// Pushes a bundle: `config` (its `bundle.lock`) and one layer per module, tagged as
+    /// `reference` says.
+    pub fn push_bundle(
+        &self,
+        config: Vec<u8>,
+        modules: Vec<BundleModule>,
+        reference: &OciReference,
+    ) -> Result<PushedBundle> {
+        self.runtime.block_on(crate::bundle::push_bundle(
+            &self.transport,
+            config,
+            modules,
+            reference,
+        ))
+    }
+
+    /// Pulls the bundle `reference` pins (by digest): manifest, config and every layer,
+    /// each verified against its digest into the cache.
+    pub fn pull_bundle(&self, reference: &OciReference) -> Result<PulledBundle> {
+        self.runtime.block_on(crate::bundle::pull_bundle(
+            &self.transport,
+            &self.cache,
+            reference,
+        ))
+    }
+
+    /// Points `tag` at the manifest `reference` pins; returns the tagged reference and digest.
+    pub fn tag(&self, reference: &OciReference, tag: &str) -> Result<(OciReference, Digest)> {
+        self.runtime
+            .block_on(crate::bundle::tag(&self.transport, reference, tag))
+    }
+
+    /// Signs the manifest `reference` pins with `key`, stored where cosign stores it.
+    pub fn sign(&self, reference: &OciReference, key: &PrivateKey) -> Result<Signed> {
+        self.runtime
+            .block_on(crate::sign::sign(&self.transport, reference, key))
+    }
+
+    /// Verifies that a signature by `key` covers the manifest `reference` pins.
+    pub fn verify(&self, reference: &OciReference, key: &PublicKey) -> Result<Verified> {
+        self.runtime.block_on(crate::sign::verify(
+            &self.transport,
+            &self.cache,
+            reference,
+            key,
+        ))
     }
 }

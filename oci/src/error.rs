@@ -169,6 +169,57 @@ pub enum Error {
         detail: String,
     },
 
+    /// The manifest fetched does not hash to the digest that names it (the reference's pin, or
+    /// the digest the registry announced): the registry served tampered or corrupt metadata.
+    #[error("manifest of {reference} does not match its digest: expected {expected}, got {actual}")]
+    ManifestMismatch {
+        /// The reference fetched.
+        reference: String,
+        /// The digest it is named by.
+        expected: String,
+        /// The digest of the bytes received.
+        actual: String,
+    },
+
+    /// The artifact is not a mod-wasm bundle (wrong artifact or config type, a layer that is not
+    /// a titled Wasm module), or its layers disagree with its `bundle.lock`.
+    #[error("{reference} is not a valid mod-wasm bundle: {detail}")]
+    NotABundle {
+        /// The reference.
+        reference: String,
+        /// What is wrong.
+        detail: String,
+    },
+
+    /// A key is required and the artifact has no signature (no `sha256-<hex>.sig` image).
+    #[error("{reference} is not signed (no signature at {signature})")]
+    Unsigned {
+        /// The pinned reference.
+        reference: String,
+        /// Where the signature was looked for.
+        signature: String,
+    },
+
+    /// Signatures exist but none verifies with the configured key.
+    #[error("no signature of {reference} verifies with {key}: {}", .reasons.join("; "))]
+    BadSignature {
+        /// The pinned reference.
+        reference: String,
+        /// The key used (its file).
+        key: String,
+        /// Why each signature was refused.
+        reasons: Vec<String>,
+    },
+
+    /// A signing or verification key cannot be read.
+    #[error("key {}: {detail}", .path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+
     /// A file operation failed.
     #[error("{}: {source}", .path.display())]
     Io {
@@ -208,6 +259,11 @@ impl Error {
             Error::Credentials { .. } => "oci::credentials",
             Error::NotWasm { .. } => "oci::not-wasm",
             Error::Registry { .. } => "oci::registry",
+            Error::ManifestMismatch { .. } => "oci::manifest-mismatch",
+            Error::NotABundle { .. } => "oci::not-a-bundle",
+            Error::Unsigned { .. } => "oci::unsigned",
+            Error::BadSignature { .. } => "oci::bad-signature",
+            Error::Key { .. } => "oci::key",
             Error::Io { .. } => "oci::io",
         }
     }
@@ -250,6 +306,21 @@ impl Error {
             Error::Credentials { .. } => {
                 "check $DOCKER_CONFIG/config.json (or ~/.docker/config.json) and its credential helper".to_string()
             }
+            Error::ManifestMismatch { .. } => {
+                "the registry served a manifest that is not the one its digest names: tampered or corrupt; nothing was deployed".to_string()
+            }
+            Error::NotABundle { .. } => {
+                "push bundles with `mod-wasm push --bundle DIR oci://…` (one titled application/wasm layer per module, bundle.lock as the config)".to_string()
+            }
+            Error::Unsigned { .. } => {
+                "sign the digest first: mod-wasm sign --key KEY.pem oci://REGISTRY/REPO@sha256:…".to_string()
+            }
+            Error::BadSignature { .. } => {
+                "the artifact was signed with another key, or the signature does not cover this digest; nothing was deployed".to_string()
+            }
+            Error::Key { .. } => {
+                "a PEM ECDSA P-256 key: PKCS#8 private key (openssl pkcs8 -topk8 -nocrypt), SPKI public key (BEGIN PUBLIC KEY)".to_string()
+            }
             _ => return None,
         })
     }
@@ -274,6 +345,11 @@ impl Error {
             Error::Credentials { .. } => "credentials problem",
             Error::NotWasm { .. } => "not WebAssembly",
             Error::Registry { .. } => "registry error",
+            Error::ManifestMismatch { .. } => "manifest does not match its digest",
+            Error::NotABundle { .. } => "not a mod-wasm bundle",
+            Error::Unsigned { .. } => "not signed",
+            Error::BadSignature { .. } => "signature does not verify",
+            Error::Key { .. } => "key problem",
             Error::Io { .. } => "file error",
         }
     }
@@ -362,6 +438,28 @@ mod tests {
             },
             Error::Registry {
                 registry: s(),
+                detail: s(),
+            },
+            Error::ManifestMismatch {
+                reference: s(),
+                expected: s(),
+                actual: s(),
+            },
+            Error::NotABundle {
+                reference: s(),
+                detail: s(),
+            },
+            Error::Unsigned {
+                reference: s(),
+                signature: s(),
+            },
+            Error::BadSignature {
+                reference: s(),
+                key: s(),
+                reasons: vec![],
+            },
+            Error::Key {
+                path: PathBuf::from("x"),
                 detail: s(),
             },
             Error::io("x", std::io::Error::other("x")),

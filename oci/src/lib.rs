@@ -6,12 +6,16 @@
 //!   [`Cache`], pinned by the [`LockFile`] (`app.lock`), concurrently, with progress events.
 //! - [`OciClient::push_file`]: the CNCF Wasm layout, or the wasm-to-oci one ([`Layout`]).
 //! - [`OciClient::login`] and [`DockerConfig`]: credentials in the Docker config file.
+//! - [`OciClient::push_bundle`], [`OciClient::pull_bundle`], [`OciClient::tag`]: whole bundles
+//!   as one artifact ([`bundle`]); [`OciClient::sign`] / [`OciClient::verify`]: cosign-compatible
+//!   key-based signatures ([`sign`]).
 //! - [`Error`]: one `thiserror` enum, with [`Error::code`] and [`Error::hint`] for diagnostics.
 //!
 //! Plain HTTP is used only for loopback registries and those in
 //! [`RegistryOptions::insecure`]; everything else is HTTPS (rustls with ring).
 
 pub mod auth;
+pub mod bundle;
 pub mod cache;
 mod client;
 pub mod digest;
@@ -24,8 +28,10 @@ pub mod pull;
 pub mod push;
 pub mod reference;
 mod registry;
+pub mod sign;
 
 pub use auth::{Credentials, DockerConfig};
+pub use bundle::{BundleLayer, BundleModule, PulledBundle, PushedBundle};
 pub use cache::Cache;
 pub use client::OciClient;
 pub use digest::Digest;
@@ -37,3 +43,4 @@ pub use pull::{ModuleError, ModuleRequest, Resolution, ResolveOptions, ResolvedM
 pub use push::{Layout, Pushed};
 pub use reference::{OciReference, SCHEME};
 pub use registry::RegistryOptions;
+pub use sign::{PrivateKey, PublicKey, Signed, Verified};

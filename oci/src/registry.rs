@@ -92,16 +92,27 @@ impl Transport {
     ) -> Result<(Vec<u8>, Digest)> {
         let (client, creds) = self.client(reference.registry())?;
         let r = reference.to_client();
+        // oci-client compares the bytes with the pin and with the registry's
+        // Docker-Content-Digest; either disagreement is a manifest mismatch.
         let (bytes, _digest) = client
             .pull_manifest_raw(&r, &creds.to_client(), ACCEPTED_MANIFESTS)
             .await
-            .map_err(|e| map_error(e, reference, "tag or manifest"))?;
+            .map_err(|e| match map_error(e, reference, "tag or manifest") {
+                Error::DigestMismatch {
+                    expected, actual, ..
+                } => Error::ManifestMismatch {
+                    reference: reference.to_string(),
+                    expected,
+                    actual,
+                },
+                other => other,
+            })?;
         let actual = Digest::of(&bytes);
         if let Some(pinned) = reference.digest()
             && *pinned != actual
         {
-            return Err(Error::DigestMismatch {
-                what: format!("manifest of {reference}"),
+            return Err(Error::ManifestMismatch {
+                reference: reference.to_string(),
                 expected: pinned.to_string(),
                 actual: actual.to_string(),
             });
