@@ -69,6 +69,13 @@ pub enum Command {
   mod-wasm rollback --root /var/lib/mod-wasm/myapp --url http://127.0.0.1
   mod-wasm rollback 20261128T050000Z-0123456789ab --root /var/lib/mod-wasm/myapp")]
     Rollback(RollbackArgs),
+    /// Show a running server's wasm-status: release, generation, modules, and every route's counters.
+    #[command(after_help = "Examples:
+  mod-wasm status                                   # http://127.0.0.1:8080/.well-known/mod-wasm/status
+  mod-wasm status --url http://127.0.0.1            # the same path on another server
+  mod-wasm status --url http://127.0.0.1/wasm-status
+  mod-wasm status --json                            # the wasm-status JSON document as served")]
+    Status(StatusArgs),
     /// Fetch the manifest's OCI modules into the cache and pin them in the lock file.
     #[command(
         after_help = "Examples:\n  mod-wasm pull                       # every oci:// module of ./app.kdl\n  mod-wasm pull app.kdl --update      # re-resolve every tag\n  mod-wasm pull app.kdl --update py   # re-resolve one module"
@@ -100,28 +107,40 @@ Examples:
   mod-wasm deploy --bundle build/bundle --root /srv/releases --apachectl \"/usr/sbin/apache2 -f /etc/x.conf\" \\
       --url http://127.0.0.1:8080 --health /healthz
   mod-wasm deploy app.kdl --root /srv/releases --dry-run      # build + configtest only
+  mod-wasm deploy app.kdl --debian        # the system Apache of Debian's apache2 package
 
 The running configuration must include the current release once, at server level:
-  IncludeOptional ROOT/current/wasm.conf";
+  IncludeOptional ROOT/current/wasm.conf
+(--debian writes that line into /etc/apache2/conf-available/mod-wasm-APP.conf and runs a2enconf.)
+Settings may also come from the manifest: deploy { root \"…\"; url \"…\"; keep 5; health \"/…\" };
+flags override them.";
 
-/// Where releases go and how to reach the running Apache (deploy and rollback).
+/// Where releases go and how to reach the running Apache (deploy and rollback). Each setting
+/// left out comes from the manifest's `deploy { }` block, else its default.
 #[derive(Debug, Args, Clone)]
 pub struct LiveTarget {
     /// The deploy root [default: /var/lib/mod-wasm/APP].
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// The command that controls the running Apache; `-t`, `-k graceful`, … are appended.
-    #[arg(long, value_name = "CMD", default_value = "apache2ctl")]
-    pub apachectl: String,
-    /// Where the running server answers on this host (plain HTTP).
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1")]
-    pub url: String,
+    /// The command that controls the running Apache; `-t`, `-k graceful`, … are appended
+    /// [default: apache2ctl].
+    #[arg(long, value_name = "CMD")]
+    pub apachectl: Option<String>,
+    /// Where the running server answers on this host (plain HTTP) [default: http://127.0.0.1].
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
     /// A path that must answer 2xx after the switch (repeatable) [default: every route non-5xx].
     #[arg(long, value_name = "PATH")]
     pub health: Vec<String>,
-    /// Wait this long for another deploy's lock (e.g. 30s, 5mi) instead of failing at once.
-    #[arg(long, value_name = "DURATION", default_value = "0")]
-    pub lock_wait: String,
+    /// Wait this long for another deploy's lock (e.g. 30s, 5mi) instead of failing at once
+    /// [default: 0].
+    #[arg(long, value_name = "DURATION")]
+    pub lock_wait: Option<String>,
+    /// The system Apache of Debian's packages: the include goes into
+    /// /etc/apache2/conf-available/mod-wasm-APP.conf (enabled with a2enconf), Apache is checked
+    /// with Debian's environment and reloaded with apache2ctl.
+    #[arg(long)]
+    pub debian: bool,
 }
 
 /// `deploy`.
@@ -136,9 +155,9 @@ pub struct DeployArgs {
     /// The running Apache and the deploy root.
     #[command(flatten)]
     pub live: LiveTarget,
-    /// Releases to keep (never the current or previous one).
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    pub keep: usize,
+    /// Releases to keep (never the current or previous one) [default: 5].
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
     /// Build and configtest the candidate; change nothing live.
     #[arg(long)]
     pub dry_run: bool,
@@ -164,12 +183,24 @@ pub struct ReleasesArgs {
     pub root: PathBuf,
 }
 
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The server (`http://HOST[:PORT]`, the status path is added) or the full URL of its
+    /// wasm-status page [default: http://127.0.0.1:8080].
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+}
+
 /// `rollback`.
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// The release to put live [default: the previous good one].
     #[arg(value_name = "RELEASE")]
     pub release: Option<String>,
+    /// Take the root, apachectl, url, … from this manifest's `deploy { }` block.
+    #[arg(long, value_name = "MANIFEST")]
+    pub manifest: Option<PathBuf>,
     /// The running Apache and the deploy root.
     #[command(flatten)]
     pub live: LiveTarget,
@@ -256,6 +287,10 @@ pub struct UpArgs {
     /// Address to listen on, overriding the manifest's `server listen=` (e.g. 127.0.0.1:9000).
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<String>,
+    /// Serve no wasm-status page (by default: at the manifest's `status` path, else at
+    /// /.well-known/mod-wasm/status, for this host only).
+    #[arg(long)]
+    pub no_status: bool,
 }
 
 /// `pull`.

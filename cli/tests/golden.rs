@@ -48,7 +48,16 @@ fn wasm_conf_of_a_manifest_with_every_directive() {
         String::from_utf8_lossy(&out.stderr)
     );
     let conf = std::fs::read_to_string(root.join("bundle/wasm.conf")).unwrap();
-    let normalised = conf.replace(root.to_str().unwrap(), "<TMP>");
+    // The release id is the digest of bundle.lock, which names the temporary folder.
+    let lock = std::fs::read(root.join("bundle/bundle.lock")).unwrap();
+    let release = mod_wasm::bundle::release_id(&lock);
+    assert!(
+        conf.contains(&format!("\nWasmRelease {release}\n")),
+        "{conf}"
+    );
+    let normalised = conf
+        .replace(&release, "bundle-<12 hex of the lock's SHA-256>")
+        .replace(root.to_str().unwrap(), "<TMP>");
     assert_golden("full.wasm.conf", &normalised);
 }
 

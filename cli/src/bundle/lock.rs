@@ -24,6 +24,9 @@ pub struct BundleLock {
     pub modules: Vec<LockedModule>,
     /// Routes in manifest order.
     pub routes: Vec<LockedRoute>,
+    /// The URL path of the loopback-only `wasm-status` location, if the bundle has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 /// Engine settings the modules were compiled with.

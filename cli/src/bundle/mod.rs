@@ -44,6 +44,8 @@ pub struct BuildOptions {
     pub threads: usize,
     /// Root of the CLI's compiled-code cache (`None`: compile everything, cache nothing).
     pub cache: Option<PathBuf>,
+    /// The wasm-status path to use when the manifest has no `status` node (`mod-wasm up`).
+    pub default_status: Option<String>,
 }
 
 /// What a build did.
@@ -68,6 +70,8 @@ pub struct BuildReport {
     pub pooling_fallback: Option<String>,
     /// The lock that was written.
     pub lock: BundleLock,
+    /// The bundle's id, written as `WasmRelease` (`bundle-` + 12 hex of the lock's SHA-256).
+    pub release: String,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -192,9 +196,20 @@ pub fn build(
         threads: options.threads,
     };
     let outcomes = compile_modules(&compiler, resolved, &staged, progress)?;
-    let lock = bundle_lock(m, resolved, &outcomes, &settings, compatibility);
-    let conf = templates.wasm_conf(&wasm_conf_context(m, out.root(), &options.mod_wasm_so))?;
-    write_bundle_files(&staged, &lock, &conf)?;
+    let status = m
+        .status
+        .as_ref()
+        .map(|s| s.value.clone())
+        .or_else(|| options.default_status.clone());
+    let mut lock = bundle_lock(m, resolved, &outcomes, &settings, compatibility);
+    lock.status = status.clone();
+    let lock_text = serde_json::to_string_pretty(&lock).expect("lock serialises") + "\n";
+    let release = release_id(lock_text.as_bytes());
+    let mut context = wasm_conf_context(m, out.root(), &options.mod_wasm_so);
+    context.release = release.clone();
+    context.status = status;
+    let conf = templates.wasm_conf(&context)?;
+    write_bundle_files(&staged, &lock_text, &conf)?;
     staging.commit().map_err(io_at(out.root()))?;
 
     let compiled = outcomes.iter().filter(|o| o.compiled).count();
@@ -208,7 +223,17 @@ pub fn build(
         elapsed: started.elapsed(),
         pooling_fallback: built.pooling_fallback,
         lock,
+        release,
     })
+}
+
+/// The id of a bundle whose `bundle.lock` is `lock_bytes`: `bundle-` and the first 12 hex digits
+/// of their SHA-256. The lock does not hold the id, so the id names exactly one lock.
+pub fn release_id(lock_bytes: &[u8]) -> String {
+    format!(
+        "bundle-{}",
+        &wasm_runtime::digest::sha256_hex(lock_bytes)[..12]
+    )
 }
 
 /// The CLI's compiled-code cache under `root` for this engine, or why there is none.
@@ -331,6 +356,7 @@ fn bundle_lock(
                 settings: r.settings.clone(),
             })
             .collect(),
+        status: None,
     }
 }
 
@@ -338,12 +364,11 @@ fn bundle_lock(
 /// of version control wherever it lands) into `staged`.
 fn write_bundle_files(
     staged: &BundleLayout,
-    lock: &BundleLock,
+    lock_text: &str,
     conf: &str,
 ) -> Result<(), BuildError> {
-    let lock_text = serde_json::to_string_pretty(lock).expect("lock serialises") + "\n";
     for (path, text) in [
-        (staged.lock(), lock_text.as_str()),
+        (staged.lock(), lock_text),
         (staged.wasm_conf(), conf),
         (staged.gitignore(), "*\n"),
     ] {
@@ -352,7 +377,8 @@ fn write_bundle_files(
     Ok(())
 }
 
-/// The template context of `wasm.conf` for a bundle at `bundle`.
+/// The template context of `wasm.conf` for a bundle at `bundle` (with no `WasmRelease` id and no
+/// status location yet: [`build`] sets both).
 pub fn wasm_conf_context(m: &Manifest, bundle: &Path, mod_wasm_so: &Path) -> WasmConfContext {
     let settings = engine_settings(m);
     let layout = BundleLayout::new(bundle);
@@ -385,6 +411,8 @@ pub fn wasm_conf_context(m: &Manifest, bundle: &Path, mod_wasm_so: &Path) -> Was
                 settings: r.settings.clone(),
             })
             .collect(),
+        release: String::new(),
+        status: None,
     }
 }
 

@@ -20,6 +20,16 @@ pub fn build_target(
     target: &BuildTarget,
     out: &Output,
 ) -> Result<(Checked, BuildReport), CliError> {
+    build_target_with(target, out, None)
+}
+
+/// [`build_target`], with a wasm-status location at `default_status` unless the manifest has a
+/// `status` node of its own (`mod-wasm up` enables one by default).
+pub fn build_target_with(
+    target: &BuildTarget,
+    out: &Output,
+    default_status: Option<String>,
+) -> Result<(Checked, BuildReport), CliError> {
     let checked = load_checked(&target.manifest, out)?;
     if checked.has_errors() {
         out.json(&json!({
@@ -61,6 +71,7 @@ pub fn build_target(
                 .unwrap_or(1)
         }),
         cache: cache::default_root(),
+        default_status,
     };
     let result = bundle::resolve_modules(m, &checked.local, &oci).and_then(|resolved| {
         let progress = out.progress(resolved.len() as u64, "Compiling");
@@ -127,6 +138,8 @@ pub fn report_json(report: &BuildReport) -> serde_json::Value {
         "reused": report.reused,
         "cache": report.cache,
         "elapsed_ms": report.elapsed.as_millis() as u64,
+        "release": report.release,
+        "status": report.lock.status,
         "modules": report.lock.modules,
         "routes": report.lock.routes.iter().map(|r| &r.path).collect::<Vec<_>>(),
     })
@@ -137,14 +150,20 @@ pub fn run(args: &BuildArgs, out: &Output) -> Result<(), CliError> {
     let (_, report) = build_target(&args.target, out)?;
     out.json(&report_json(&report));
     out.result(format!(
-        "Built `{}`: {} compiled, {} reused in {:.2}s\n  bundle:  {}\n  include: {}",
+        "Built `{}`: {} compiled, {} reused in {:.2}s\n  bundle:  {}\n  include: {}\n  release: {}",
         report.lock.app,
         report.compiled,
         report.reused,
         report.elapsed.as_secs_f64(),
         report.bundle.display(),
-        report.wasm_conf.display()
+        report.wasm_conf.display(),
+        report.release
     ));
+    if let Some(status) = &report.lock.status {
+        out.result(format!(
+            "  status:  {status} (wasm-status, for this host only)"
+        ));
+    }
     if let Some(cache) = &report.cache {
         out.detail(format!("  compiled-code cache: {}", cache.display()));
     }

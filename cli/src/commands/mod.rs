@@ -11,6 +11,7 @@ pub mod pull;
 pub mod push;
 pub mod releases;
 pub mod rollback;
+pub mod status;
 pub mod up;
 
 use crate::cli::{Cli, Command};
@@ -27,6 +28,7 @@ pub fn dispatch(cli: Cli, out: &Output) -> Result<(), CliError> {
         Command::Deploy(args) => deploy::run(&args, out),
         Command::Releases(args) => releases::run(&args, out),
         Command::Rollback(args) => rollback::run(&args, out),
+        Command::Status(args) => status::run(&args, out),
         Command::Pull(args) => pull::run(&args, out),
         Command::Push(args) => push::run(&args, out),
         Command::Login(args) => login::run(&args, out),

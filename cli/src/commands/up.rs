@@ -14,7 +14,10 @@ use crate::manifest::parse::check_listen;
 use crate::output::Output;
 use crate::render::{HttpdContext, Templates};
 
-use super::build::build_target;
+use super::build::build_target_with;
+
+/// Where `up` serves wasm-status when the manifest has no `status` node (the path deploy uses).
+pub const STATUS_PATH: &str = crate::deploy::verify::STATUS_PATH;
 
 /// Where `up` listens when neither `--listen` nor `server listen=` says.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -55,7 +58,8 @@ pub fn run(args: &UpArgs, out: &Output) -> Result<(), CliError> {
             ))
         })?;
     }
-    let (checked, report) = build_target(&args.target, out)?;
+    let default_status = (!args.no_status).then(|| STATUS_PATH.to_string());
+    let (checked, report) = build_target_with(&args.target, out, default_status)?;
     let listen = args
         .listen
         .clone()
@@ -111,6 +115,8 @@ pub fn run(args: &UpArgs, out: &Output) -> Result<(), CliError> {
         "httpd_conf": conf,
         "bundle": report.bundle,
         "routes": report.lock.routes.iter().map(|r| format!("http://{url_host}{}", r.path)).collect::<Vec<_>>(),
+        "status": report.lock.status.as_ref().map(|s| format!("http://{url_host}{s}")),
+        "release": report.release,
     }));
     out.status(format!(
         "Serving `{}` on http://{url_host}/ ({} compiled, {} reused); Ctrl-C stops",
@@ -120,6 +126,11 @@ pub fn run(args: &UpArgs, out: &Output) -> Result<(), CliError> {
         out.status(format!(
             "  http://{url_host}{} -> {}",
             route.path, route.module
+        ));
+    }
+    if let Some(status) = &report.lock.status {
+        out.status(format!(
+            "  http://{url_host}{status} -> wasm-status (this host only; `mod-wasm status --url http://{url_host}{status}`)"
         ));
     }
     out.detail(format!("  httpd.conf: {}", conf.display()));

@@ -1,5 +1,7 @@
 //! Driving the running Apache: the `--apachectl` command with `-t`, `-k graceful`, `-k start` and
-//! `-D DUMP_INCLUDES` appended, split like a shell would (`"/usr/sbin/apache2 -f /etc/x.conf"`).
+//! `-D DUMP_INCLUDES` appended, split like a shell would (`"/usr/sbin/apache2 -f /etc/x.conf"`);
+//! or, for the system Apache of Debian's packages ([`Apachectl::debian`]), `apache2` run with
+//! Debian's environment for the checks and `apache2ctl graceful|start` for the switch.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -7,8 +9,21 @@ use std::process::{Command, Output};
 /// The command that controls the running Apache.
 #[derive(Clone, Debug)]
 pub struct Apachectl {
+    /// Runs `-t`, `-D DUMP_INCLUDES` (and, without `control`, `-k graceful|start`) appended.
     argv: Vec<String>,
+    /// When set: graceful and start are this command with the word `graceful` or `start`
+    /// appended (Debian's `apache2ctl`), instead of `argv` with `-k …`.
+    control: Option<Vec<String>>,
+    /// How messages name the command.
+    shown: String,
 }
+
+/// Runs Debian's `apache2` as `apache2ctl` would — `envvars` sourced (`APACHE_RUN_USER`,
+/// `APACHE_LOG_DIR`, … which the stock `apache2.conf` needs), `-d` the configuration folder, and
+/// `APACHE_ARGUMENTS` — but with every argument passed on exactly as given (`"$@"`), whatever
+/// the installed `apache2ctl` does with its own. `$APACHE_CONFDIR`, `$APACHE_ENVVARS` and
+/// `$APACHE_HTTPD` are honoured as `apache2ctl` honours them.
+const DEBIAN_APACHE2: &str = r#"c="${APACHE_CONFDIR:-/etc/apache2}"; . "${APACHE_ENVVARS:-$c/envvars}" && exec ${APACHE_HTTPD:-/usr/sbin/apache2} -d "$c" $APACHE_ARGUMENTS "$@""#;
 
 /// A command that failed: what was run and what it said.
 #[derive(Debug)]
@@ -26,15 +41,43 @@ impl Apachectl {
         if argv.is_empty() {
             return Err("the apachectl command is empty".into());
         }
-        Ok(Apachectl { argv })
+        Ok(Apachectl {
+            shown: argv.join(" "),
+            argv,
+            control: None,
+        })
+    }
+
+    /// The system Apache of Debian's `apache2` package: `-t` and `-D DUMP_INCLUDES` run
+    /// `/usr/sbin/apache2` with Debian's environment (see [`DEBIAN_APACHE2`]); graceful and start
+    /// are `apache2ctl graceful` and `apache2ctl start` (its own configtest first, and systemd
+    /// when systemd runs Apache).
+    pub fn debian() -> Apachectl {
+        Apachectl {
+            argv: ["sh", "-c", DEBIAN_APACHE2, "sh"]
+                .map(str::to_string)
+                .to_vec(),
+            control: Some(vec!["apache2ctl".to_string()]),
+            shown: "apache2 (with Debian's envvars)".to_string(),
+        }
     }
 
     fn run(&self, extra: &[&str]) -> Result<Output, Failed> {
-        let mut cmd = Command::new(&self.argv[0]);
-        cmd.args(&self.argv[1..])
-            .args(extra)
-            .env_remove("HTTP_PROXY");
-        let line = format!("{} {}", self.argv.join(" "), extra.join(" "));
+        self.run_argv(&self.argv, &self.shown, extra)
+    }
+
+    /// `graceful` or `start`: `apache2ctl WORD` for Debian, else `-k WORD` appended.
+    fn control(&self, word: &str) -> Result<(), Failed> {
+        match &self.control {
+            Some(argv) => self.run_argv(argv, &argv.join(" "), &[word]).map(drop),
+            None => self.run(&["-k", word]).map(drop),
+        }
+    }
+
+    fn run_argv(&self, argv: &[String], shown: &str, extra: &[&str]) -> Result<Output, Failed> {
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]).args(extra).env_remove("HTTP_PROXY");
+        let line = format!("{shown} {}", extra.join(" "));
         match cmd.output() {
             Ok(out) if out.status.success() => Ok(out),
             Ok(out) => Err(Failed {
@@ -57,7 +100,11 @@ impl Apachectl {
     /// the real configuration, modules, vhosts and all, with the candidate's directives and files
     /// checked too (`apachectl -t` validates every module file and mapped folder).
     pub fn configtest_with(&self, candidate_conf: &Path) -> Result<(), Failed> {
-        let include = format!("Include {}", candidate_conf.display());
+        // Quoted: Apache splits a directive's arguments at spaces.
+        let include = format!(
+            "Include \"{}\"",
+            candidate_conf.display().to_string().replace('"', "\\\"")
+        );
         self.run(&["-t", "-C", &include]).map(drop)
     }
 
@@ -66,14 +113,14 @@ impl Apachectl {
         self.run(&["-t"]).map(drop)
     }
 
-    /// `-k graceful`.
+    /// `-k graceful` (Debian: `apache2ctl graceful`).
     pub fn graceful(&self) -> Result<(), Failed> {
-        self.run(&["-k", "graceful"]).map(drop)
+        self.control("graceful")
     }
 
-    /// `-k start`.
+    /// `-k start` (Debian: `apache2ctl start`).
     pub fn start(&self) -> Result<(), Failed> {
-        self.run(&["-k", "start"]).map(drop)
+        self.control("start")
     }
 
     /// Every file the running configuration includes (`-t -D DUMP_INCLUDES`).
@@ -163,5 +210,52 @@ mod tests {
         );
         assert!(shell_words("a 'b").is_err());
         assert!(Apachectl::parse("   ").is_err());
+    }
+
+    /// The Debian form passes every argument on as one word, `-C "Include …"` with a space in
+    /// the path too, after sourcing the envvars of `$APACHE_CONFDIR` (a stand-in here).
+    #[test]
+    fn debian_form_sources_envvars_and_keeps_arguments_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path();
+        let log = conf.join("args.log");
+        std::fs::write(
+            conf.join("envvars"),
+            "export FROM_ENVVARS=yes\nAPACHE_ARGUMENTS='-D FROM_ARGS'\n",
+        )
+        .unwrap();
+        let fake = conf.join("apache2");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\n{{ echo \"env=$FROM_ENVVARS\"; for a in \"$@\"; do echo \"[$a]\"; done; }} > '{}'\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            DEBIAN_APACHE2,
+            "sh",
+            "-t",
+            "-C",
+            "Include \"/a b/wasm.conf\"",
+        ])
+        .env("APACHE_CONFDIR", conf)
+        .env("APACHE_HTTPD", &fake);
+        assert!(cmd.status().unwrap().success());
+        let got = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            got,
+            format!(
+                "env=yes\n[-d]\n[{}]\n[-D]\n[FROM_ARGS]\n[-t]\n[-C]\n[Include \"/a b/wasm.conf\"]\n",
+                conf.display()
+            )
+        );
+        let d = Apachectl::debian();
+        assert_eq!(d.control.as_deref(), Some(&["apache2ctl".to_string()][..]));
     }
 }

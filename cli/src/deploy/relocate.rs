@@ -36,6 +36,30 @@ pub fn relocate(bundle: &Path, staged: &Path, final_dir: &Path, id: &str) -> std
     )
 }
 
+/// Whether `conf` already has a `wasm-status` location at `path` (a manifest's `status` node
+/// renders `<Location "PATH">` with `SetHandler wasm-status`).
+pub fn has_status_location(conf: &str, path: &str) -> bool {
+    let mut inside = false;
+    for line in conf.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [open, arg] if open.eq_ignore_ascii_case("<Location") => {
+                inside = arg.trim_end_matches('>').trim_matches('"') == path;
+            }
+            [close] if close.eq_ignore_ascii_case("</Location>") => inside = false,
+            [directive, handler]
+                if inside
+                    && directive.eq_ignore_ascii_case("SetHandler")
+                    && handler.trim_matches('"') == "wasm-status" =>
+            {
+                return true;
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 /// `wasm.conf` of `bundle` made to name `release_dir`'s files and release `id`.
 pub fn rewrite(conf: &str, bundle: &Path, release_dir: &Path, id: &str) -> String {
     let dir = |root: &Path| format!("{}/", BundleLayout::new(root).modules_dir().display());
@@ -50,6 +74,15 @@ pub fn rewrite(conf: &str, bundle: &Path, release_dir: &Path, id: &str) -> Strin
         })
         .map(|l| format!("{l}\n"))
         .collect();
+    if has_status_location(conf, STATUS_PATH) {
+        // The bundle brings the very location deploy reads (`status` in its manifest).
+        out.push_str(&format!(
+            "\n# Added by `mod-wasm deploy`: the release this file belongs to (the bundle's own\n\
+             # wasm-status location above is the one deploy reads to prove which release serves).\n\
+             WasmRelease {id}\n"
+        ));
+        return out;
+    }
     out.push_str(&format!(
         "\n# Added by `mod-wasm deploy`: the release this file belongs to, and the loopback-only\n\
          # wasm-status deploy reads to prove which release serves.\n\
@@ -91,5 +124,25 @@ mod tests {
         assert!(!out.contains("WasmRelease old"));
         assert!(out.contains("WasmRelease X\n"));
         assert!(out.contains(&format!("<Location {STATUS_PATH}>")));
+    }
+
+    #[test]
+    fn a_bundle_with_the_status_location_does_not_get_a_second_one() {
+        let conf = format!(
+            "WasmRelease bundle-0123456789ab\n<IfModule authz_host_module>\n<Location \"{STATUS_PATH}\">\n    SetHandler wasm-status\n    Require local\n</Location>\n</IfModule>\n"
+        );
+        assert!(has_status_location(&conf, STATUS_PATH));
+        assert!(!has_status_location(&conf, "/other"));
+        let out = rewrite(&conf, Path::new("/b"), Path::new("/r/X"), "X");
+        assert_eq!(out.matches("SetHandler wasm-status").count(), 1, "{out}");
+        assert!(out.contains("WasmRelease X\n") && !out.contains("bundle-0123456789ab"));
+        // Another status path in the bundle: deploy still adds its own.
+        let other = conf.replace(STATUS_PATH, "/status");
+        let out = rewrite(&other, Path::new("/b"), Path::new("/r/X"), "X");
+        assert_eq!(out.matches("SetHandler wasm-status").count(), 2, "{out}");
+        assert!(!has_status_location(
+            "<Location \"/x\">\n</Location>\nSetHandler wasm-status\n",
+            "/x"
+        ));
     }
 }

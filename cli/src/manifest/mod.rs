@@ -81,6 +81,44 @@ pub struct ServerBlock {
     pub listen: Option<Spanned<String>>,
 }
 
+/// The `deploy { }` block: the settings of `mod-wasm deploy` (and `rollback --manifest`) for this
+/// app; command-line flags override each one.
+#[derive(Clone, Debug)]
+pub struct DeployBlock {
+    /// `root "DIR"` (absolute; relative paths are taken from the manifest's folder).
+    pub root: Option<Spanned<PathBuf>>,
+    /// `apachectl "CMD"`: the command that controls the running Apache.
+    pub apachectl: Option<Spanned<String>>,
+    /// `url "http://HOST[:PORT]"`: where the running server answers on this host.
+    pub url: Option<Spanned<String>>,
+    /// `keep N`: releases to keep (at least 1).
+    pub keep: Option<Spanned<usize>>,
+    /// `health "/PATH"` (repeatable): paths that must answer 2xx after the switch.
+    pub health: Vec<Spanned<String>>,
+    /// `lock-wait "DURATION"`: how long to wait for another deploy's lock.
+    pub lock_wait: Option<Spanned<String>>,
+    /// `preflight #false`: skip serving the candidate in a private Apache first.
+    pub preflight: Option<bool>,
+    /// Span of the whole block.
+    pub span: SourceSpan,
+}
+
+impl DeployBlock {
+    /// An empty block written at `span`.
+    pub fn at(span: SourceSpan) -> DeployBlock {
+        DeployBlock {
+            root: None,
+            apachectl: None,
+            url: None,
+            keep: None,
+            health: Vec::new(),
+            lock_wait: None,
+            preflight: None,
+            span,
+        }
+    }
+}
+
 /// A `module "NAME" source=… sha256=…` node.
 #[derive(Clone, Debug)]
 pub struct ModuleDecl {
@@ -177,6 +215,10 @@ pub struct Manifest {
     pub modules: Vec<ModuleDecl>,
     /// `route` nodes in order.
     pub routes: Vec<RouteDecl>,
+    /// `status "/PATH"`: a loopback-only wasm-status location in `wasm.conf`.
+    pub status: Option<Spanned<String>>,
+    /// `deploy { }`.
+    pub deploy: Option<DeployBlock>,
 }
 
 impl Manifest {

@@ -13,13 +13,13 @@ use wasm_runtime::module_limits::Limit;
 use super::directive_node::{self, DirectiveValue};
 use super::reader::NodeReader;
 use super::schema::{
-    MODULE_PROPS, ROUTE_PROPS, SERVER_PROPS, TOP_NODES, engine_directive, engine_nodes, home_of,
-    route_directive, route_nodes,
+    DEPLOY_NODES, MODULE_PROPS, ROUTE_PROPS, SERVER_PROPS, TOP_NODES, engine_directive,
+    engine_nodes, home_of, route_directive, route_nodes,
 };
 use super::suggest::did_you_mean;
 use super::{
-    EngineBlock, HostDir, Manifest, MapDir, ModuleDecl, ModuleLimitsDecl, RouteDecl, RouteSettings,
-    ServerBlock, Spanned,
+    DeployBlock, EngineBlock, HostDir, Manifest, MapDir, ModuleDecl, ModuleLimitsDecl, RouteDecl,
+    RouteSettings, ServerBlock, Spanned,
 };
 use crate::problem::Problem;
 use crate::sources::{ModuleSource, join_clean};
@@ -39,6 +39,8 @@ pub fn parse(path: &Path, dir: &Path, text: Arc<String>) -> (Manifest, Vec<Probl
         server: ServerBlock::default(),
         modules: Vec::new(),
         routes: Vec::new(),
+        status: None,
+        deploy: None,
     };
     let mut problems = Vec::new();
     if let Some(problem) = super::depth::check(&text) {
@@ -202,8 +204,145 @@ impl<'a> Parser<'a> {
                     manifest.routes.push(route);
                 }
             }
+            "status" => {
+                let first = self.once(node, 0);
+                let mut r = self.reader(node);
+                let path = if r.expect_args(1, "status \"/.well-known/mod-wasm/status\"") {
+                    r.string_arg(0, "URL path")
+                } else {
+                    None
+                };
+                r.finish(&[], false);
+                if first {
+                    manifest.status = path;
+                }
+            }
+            "deploy" => {
+                let first = self.once(node, 0);
+                let mut r = self.reader(node);
+                r.expect_args(0, "deploy { root \"/var/lib/mod-wasm/APP\" }");
+                r.finish(&[], true);
+                let mut block = DeployBlock::at(node.span());
+                for child in node.iter_children() {
+                    self.deploy_node(child, &mut block);
+                }
+                if first {
+                    manifest.deploy = Some(block);
+                }
+            }
             _ => self.unknown_node(node, "top level", TOP_NODES),
         }
+    }
+
+    /// A node inside `deploy { }`: a setting of `mod-wasm deploy`, each at most once except
+    /// `health`, each value checked the way the flag of the same name is.
+    fn deploy_node(&mut self, node: &KdlNode, block: &mut DeployBlock) {
+        let name = node.name().value();
+        if !DEPLOY_NODES.contains(&name) {
+            self.unknown_node(node, "deploy", DEPLOY_NODES);
+            return;
+        }
+        if name != "health" {
+            self.once(node, usize::MAX - 1);
+        }
+        let dir = self.dir.to_path_buf();
+        let mut r = self.reader(node);
+        let usage = match name {
+            "root" => "root \"/var/lib/mod-wasm/APP\"",
+            "apachectl" => "apachectl \"/usr/sbin/apache2 -f /etc/apache2/apache2.conf\"",
+            "url" => "url \"http://127.0.0.1:8080\"",
+            "keep" => "keep 5",
+            "health" => "health \"/healthz\"",
+            "lock-wait" => "lock-wait \"30s\"",
+            _ => "preflight #false",
+        };
+        if !r.expect_args(1, usage) {
+            r.finish(&[], false);
+            return;
+        }
+        let bad = |code: &'static str, why: String, span, label: &str| {
+            Problem::error(code, why, span, label).with_help(format!("for example: {usage}"))
+        };
+        match name {
+            "root" => {
+                if let Some(v) = r.string_arg(0, "folder") {
+                    block.root = Some(Spanned::new(join_clean(&dir, &v.value), v.span));
+                }
+            }
+            "apachectl" => {
+                if let Some(v) = r.string_arg(0, "command") {
+                    match crate::deploy::apachectl::Apachectl::parse(&v.value) {
+                        Ok(_) => block.apachectl = Some(v),
+                        Err(why) => r.push(bad(
+                            "manifest::deploy-apachectl",
+                            format!("bad `apachectl`: {why}"),
+                            v.span,
+                            "not a command",
+                        )),
+                    }
+                }
+            }
+            "url" => {
+                if let Some(v) = r.string_arg(0, "URL") {
+                    match crate::deploy::http::BaseUrl::parse(&v.value) {
+                        Ok(_) => block.url = Some(v),
+                        Err(why) => r.push(bad(
+                            "manifest::deploy-url",
+                            format!("bad `url`: {why}"),
+                            v.span,
+                            "not an http:// URL",
+                        )),
+                    }
+                }
+            }
+            "keep" => {
+                if let Some(v) = r.text_or_int_arg(0, "number of releases") {
+                    match v.value.trim().parse::<usize>() {
+                        Ok(n) if n >= 1 => block.keep = Some(Spanned::new(n, v.span)),
+                        _ => r.push(bad(
+                            "manifest::deploy-keep",
+                            format!(
+                                "bad `keep`: `{}` is not a whole number of releases of at least 1",
+                                v.value
+                            ),
+                            v.span,
+                            "not 1 or more",
+                        )),
+                    }
+                }
+            }
+            "health" => {
+                if let Some(v) = r.string_arg(0, "URL path") {
+                    match check_url_path(&v.value) {
+                        Ok(()) => block.health.push(v),
+                        Err(why) => r.push(bad(
+                            "manifest::deploy-health",
+                            format!("bad `health`: {why}"),
+                            v.span,
+                            "not a URL path",
+                        )),
+                    }
+                }
+            }
+            "lock-wait" => {
+                if let Some(v) = r.text_or_int_arg(0, "duration") {
+                    // `0` (the flag's default: do not wait) is not a duration the directives take.
+                    match wasm_runtime::units::parse_duration(&v.value) {
+                        Err(why) if v.value.trim() != "0" => r.push(bad(
+                            "manifest::duration",
+                            format!("bad `lock-wait`: {why}"),
+                            v.span,
+                            "not a duration",
+                        )),
+                        _ => block.lock_wait = Some(v),
+                    }
+                }
+            }
+            _ => {
+                block.preflight = r.bool_arg(0, "value");
+            }
+        }
+        r.finish(&[], false);
     }
 
     /// A node inside `engine { }`: a server-wide directive, each at most once.
@@ -445,6 +584,20 @@ fn normalise_sha256(text: &str) -> Option<String> {
         .then(|| hex.to_ascii_lowercase())
 }
 
+/// Checks a URL path as a `<Location>` takes it: starts with `/`, no spaces or quotes.
+pub fn check_url_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        Err(format!(
+            "`{path}` does not start with `/` (write it as \"/{}\")",
+            path.trim_start_matches('/')
+        ))
+    } else if path.contains(char::is_whitespace) || path.contains('"') {
+        Err(format!("`{path}` contains spaces or quotes"))
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks `HOST:PORT`, `[V6]:PORT` or `PORT`.
 pub fn check_listen(text: &str) -> Result<(), String> {
     let port = match text.rsplit_once(':') {
@@ -582,6 +735,30 @@ mod tests {
                 "{node} {value}: {problems:#?}"
             );
         }
+    }
+
+    #[test]
+    fn the_deploy_block_and_status_node_are_read() {
+        let (m, problems) = parse_text(
+            "app \"t\"\nstatus \"/s\"\ndeploy {\n    root \"rel\"\n    apachectl \"apache2 -f '/a b.conf'\"\n    url \"http://127.0.0.1:81\"\n    keep 2\n    health \"/a\"\n    health \"/b\"\n    lock-wait 0\n    preflight #false\n}\n",
+        );
+        assert!(problems.is_empty(), "{problems:#?}");
+        assert_eq!(m.status.unwrap().value, "/s");
+        let d = m.deploy.unwrap();
+        assert_eq!(d.root.unwrap().value, PathBuf::from("/app/rel"));
+        assert_eq!(d.apachectl.unwrap().value, "apache2 -f '/a b.conf'");
+        assert_eq!(d.url.unwrap().value, "http://127.0.0.1:81");
+        assert_eq!(d.keep.unwrap().value, 2);
+        let health: Vec<String> = d.health.into_iter().map(|h| h.value).collect();
+        assert_eq!(health, ["/a", "/b"]);
+        assert_eq!(d.lock_wait.unwrap().value, "0");
+        assert_eq!(d.preflight, Some(false));
+        // A setting given twice, and a bad one: each reported, the block still read.
+        let (m, problems) =
+            parse_text("app \"t\"\ndeploy {\n    keep 1\n    keep 2\n    url \"ftp://x\"\n}\n");
+        let codes: Vec<&str> = problems.iter().map(|p| p.code).collect();
+        assert_eq!(codes, ["manifest::duplicate-node", "manifest::deploy-url"]);
+        assert!(m.deploy.unwrap().url.is_none());
     }
 
     #[test]

@@ -8,7 +8,20 @@
 use wasm_runtime::directives::{DIRECTIVES, Directive, ManifestKey, for_manifest};
 
 /// Nodes allowed at the top level.
-pub const TOP_NODES: &[&str] = &["app", "engine", "server", "module", "route"];
+pub const TOP_NODES: &[&str] = &[
+    "app", "engine", "server", "module", "route", "status", "deploy",
+];
+
+/// Nodes allowed inside `deploy { }` (settings of `mod-wasm deploy`, not server directives).
+pub const DEPLOY_NODES: &[&str] = &[
+    "root",
+    "apachectl",
+    "url",
+    "keep",
+    "health",
+    "lock-wait",
+    "preflight",
+];
 
 /// Nodes allowed inside `engine { }`: the directive table's engine nodes.
 pub fn engine_nodes() -> Vec<&'static str> {
@@ -63,6 +76,8 @@ pub fn home_of(name: &str) -> Option<&'static str> {
         Some("route")
     } else if engine_nodes().contains(&name) {
         Some("engine")
+    } else if DEPLOY_NODES.contains(&name) {
+        Some("deploy")
     } else if TOP_NODES.contains(&name) {
         Some("top level")
     } else {
@@ -88,5 +103,7 @@ mod tests {
             "WasmEngineOptLevel"
         );
         assert!(route_directive("opt-level").is_none());
+        assert_eq!(home_of("keep"), Some("deploy"));
+        assert_eq!(home_of("status"), Some("top level"));
     }
 }

@@ -113,6 +113,9 @@ pub fn validate(m: &Manifest) -> Vec<Problem> {
             );
         }
     }
+    if let Some(status) = &m.status {
+        problems.extend(status_problem(status, m));
+    }
     for module in &m.modules {
         if !used.contains(&module.name.value.as_str()) {
             problems.push(Problem::warning(
@@ -124,6 +127,44 @@ pub fn validate(m: &Manifest) -> Vec<Problem> {
         }
     }
     problems
+}
+
+/// The problem with the `status` path, if any: not a URL path, or a path that would take a
+/// route's place (the status location comes after the routes in `wasm.conf`, so it wins for its
+/// path and everything below it).
+fn status_problem(status: &super::Spanned<String>, m: &Manifest) -> Option<Problem> {
+    let path = status.value.as_str();
+    if let Err(why) = super::parse::check_url_path(path) {
+        return Some(
+            Problem::error(
+                "manifest::status-path",
+                format!("bad `status` path: {why}"),
+                status.span,
+                "not a URL path",
+            )
+            .with_help("for example: status \"/.well-known/mod-wasm/status\""),
+        );
+    }
+    let below = |route: &str| {
+        let base = path.trim_end_matches('/');
+        route == path || route == base || route.starts_with(&format!("{base}/"))
+    };
+    let route = m.routes.iter().find(|r| below(&r.path.value))?;
+    Some(
+        Problem::error(
+            "manifest::status-path",
+            format!(
+                "the status page at `{path}` would hide route `{}`",
+                route.path.value
+            ),
+            status.span,
+            "takes a route's place",
+        )
+        .with_related(route.path.span, "this route")
+        .with_help(
+            "choose a status path no route lies under, e.g. \"/.well-known/mod-wasm/status\"",
+        ),
+    )
 }
 
 /// A module name becomes a file name in the bundle.

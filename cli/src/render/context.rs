@@ -50,6 +50,10 @@ pub struct WasmConfContext {
     pub engine: EngineContext,
     /// Routes, in manifest order.
     pub routes: Vec<RouteContext>,
+    /// `WasmRelease`: the bundle's id (`bundle-` + 12 hex of the SHA-256 of `bundle.lock`).
+    pub release: String,
+    /// The URL path of the loopback-only `wasm-status` location, if any.
+    pub status: Option<String>,
 }
 
 /// Context of `httpd.conf.j2`.
