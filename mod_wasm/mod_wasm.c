@@ -32,6 +32,7 @@
 #include "http_request.h"
 #include "util_script.h"
 #include "unixd.h"
+#include "ap_listen.h"
 
 #include <unistd.h>
 
@@ -544,6 +545,9 @@ static const char *server_label(apr_pool_t *p, server_rec *server)
     apr_port_t port = server->port;
     if (!port && server->addrs) {
         port = server->addrs->host_port;
+    }
+    if (!port && ap_listeners && ap_listeners->bind_addr) {
+        port = ap_listeners->bind_addr->port;   /* the main server: its first Listen */
     }
     return apr_psprintf(p, "%s:%u", server->server_hostname ? server->server_hostname : "",
                         (unsigned)port);
