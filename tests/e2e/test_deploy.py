@@ -293,3 +293,152 @@ def test_keep_and_rollback_under_load(live):
     assert a.get("/app").body == BODIES["stderr"]
     listing = releases(root)
     assert [r["outcome"] for r in listing["releases"]][:2] == ["rolled-back", "ok"], listing
+
+
+# ------------------------------------------------------------------------------------------------
+# The manifest's deploy { } block, and --debian
+# ------------------------------------------------------------------------------------------------
+
+STATUS_PATH = "/.well-known/mod-wasm/status"
+
+
+def block_manifest(folder: Path, body: str, module: str = "hello", app: str = "blockapp") -> Path:
+    """A manifest with a status node at the path deploy uses and a deploy { } block."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "app.kdl"
+    path.write_text(
+        f'app "{app}"\nmodule "m" source="{WASM_DIR / (module + ".wasm")}"\nroute "/app" module="m"\n'
+        f'status "{STATUS_PATH}"\ndeploy {{\n{body}}}\n'
+    )
+    return path
+
+
+def test_the_manifest_deploy_block_supplies_the_settings_and_flags_override_them(built, tmp_path):
+    root = tmp_path / "root"
+    a = Apache(modules=("authz_host",), extra_conf=f"IncludeOptional {root}/current/wasm.conf\n")
+    a.start()
+    try:
+        # root is relative to the manifest's folder; health "/nope" answers 404, so only --health
+        # (which overrides it) lets a deploy through.
+        manifest = block_manifest(tmp_path / "m", (
+            '    root "../root"\n'
+            f'    apachectl "{APACHE_BIN} -f {a.conf_path}"\n'
+            f'    url "{a.base_url}"\n'
+            "    keep 2\n"
+            '    health "/nope"\n'
+        ))
+        env = {"MOD_WASM_CACHE_DIR": str(tmp_path / "cc")}
+        res = cli("deploy", manifest, check=False, env=env)
+        assert res.returncode == 1, res
+        assert "deploy::preflight" in res.stderr and "/nope answered 404" in res.stderr, res.stderr
+        assert [r["outcome"] for r in releases(root)["releases"]] == ["failed"]  # the block's root
+
+        ids = []
+        for _ in range(3):
+            report = json.loads(cli("--json", "deploy", manifest, "--health", "/app", env=env).stdout)
+            assert report["outcome"] == "ok", report
+            ids.append(report["id"])
+            assert a.get("/app").body == BODIES["hello"]
+        listing = releases(root)
+        assert [r["id"] for r in listing["releases"]] == ids[:0:-1], listing  # keep 2, from the block
+        # The bundle brings the status location deploy reads: no second, identical one.
+        conf = (root / "current" / "wasm.conf").read_text()
+        assert conf.count("SetHandler wasm-status") == 1, conf
+        assert conf.count(f"WasmRelease {ids[-1]}") == 1 and "WasmRelease bundle-" not in conf, conf
+        code, out = a.configtest()
+        assert code == 0, out
+        status = json.loads(a.get(STATUS_PATH + "?json").body)
+        assert status["release"] == ids[-1]
+
+        res = cli("--json", "rollback", "--manifest", manifest, "--health", "/app")
+        assert json.loads(res.stdout)["id"] == ids[-2]
+        assert releases(root)["current"] == ids[-2]
+    finally:
+        a.stop()
+        assert_no_crash(a)
+        a.__exit__(None, None, None)
+
+
+def test_a_bad_deploy_block_stops_deploy_at_its_line(built, tmp_path):
+    root = tmp_path / "root"
+    manifest = block_manifest(tmp_path / "m", f'    root "{root}"\n    keep 0\n    url "https://x"\n')
+    res = cli("deploy", manifest, check=False, env={"MOD_WASM_CACHE_DIR": str(tmp_path / "cc")})
+    assert res.returncode == 1, res
+    assert "manifest::deploy-keep" in res.stderr and "app.kdl:7:10" in res.stderr, res.stderr
+    assert "manifest::deploy-url" in res.stderr and "app.kdl:8:9" in res.stderr, res.stderr
+    assert not (root / "releases").exists()
+
+
+def debian_confdir(public: Path, tmp_path: Path) -> tuple[Apache, Path, dict]:
+    """A Debian-style configuration folder in `public` (apache2.conf, envvars, conf-available/,
+    conf-enabled/, as /etc/apache2 has them; readable by Apache's children, it is also the
+    ServerRoot) whose Apache the harness runs; the environment that points Debian's tools
+    (apache2ctl, a2enconf) at it instead of /etc/apache2."""
+    confdir = public / "apache2"
+    a = Apache(root=confdir, modules=("authz_host",),
+               extra_conf="IncludeOptional @ROOT@/conf-enabled/*.conf\n")
+    for sub in ("conf-available", "conf-enabled", "lock"):
+        (confdir / sub).mkdir()
+    (confdir / "apache2.conf").write_text(f'Include "{confdir / "httpd.conf"}"\n')
+    (confdir / "envvars").write_text(
+        f"export APACHE_RUN_DIR={confdir / 'run'}\n"
+        f"export APACHE_LOCK_DIR={confdir / 'lock'}\n"
+        f"export APACHE_PID_FILE={confdir / 'run' / 'httpd.pid'}\n"
+        f"export APACHE_LOG_DIR={confdir}\n"
+        "export LANG=C\n"
+    )
+    env = {"APACHE_CONFDIR": str(confdir), "APACHE_STATE_DIRECTORY": str(tmp_path / "a2state"),
+           "MOD_WASM_CACHE_DIR": str(tmp_path / "cc")}
+    return a, confdir, env
+
+
+def test_deploy_debian_writes_and_enables_the_include_and_reloads_with_apache2ctl(built, tmp_path, public_tmp):
+    """`deploy --debian` end to end with Debian's own apache2ctl and a2enconf (run as root, as on a
+    Debian server), pointed by APACHE_CONFDIR at a stand-in for /etc/apache2: nothing of the
+    system's Apache is touched."""
+    a, confdir, env = debian_confdir(public_tmp, tmp_path)
+    a.start()
+    try:
+        root = tmp_path / "root"
+        m = manifest(tmp_path / "m", "hello", app="debapp")
+        switches = ["--debian", "--root", root, "--url", a.base_url]
+        res = cli("deploy", m, *switches, env=env)
+        conf = confdir / "conf-available" / "mod-wasm-debapp.conf"
+        line = f"IncludeOptional {root}/current/wasm.conf"
+        assert line in conf.read_text().splitlines(), conf.read_text()
+        enabled = confdir / "conf-enabled" / "mod-wasm-debapp.conf"
+        assert enabled.is_symlink() and enabled.resolve() == conf.resolve()
+        assert f"Wrote `{line}`" in res.stderr and "a2enconf mod-wasm-debapp" in res.stderr, res.stderr
+        assert a.get("/app").body == BODIES["hello"]
+
+        # The next deploy finds the include in place: nothing written, the switch verified.
+        manifest(tmp_path / "m", "stderr", app="debapp")
+        res = cli("--json", "deploy", m, *switches, env=env)
+        assert json.loads(res.stdout)["outcome"] == "ok"
+        assert conf.read_text().count(line) == 1
+        assert a.get("/app").body == BODIES["stderr"]
+        status = json.loads(a.get(STATUS_PATH + "?json").body)
+        assert status["release"] == releases(root)["current"]
+
+        res = cli("--json", "rollback", *switches, env=env)
+        assert json.loads(res.stdout)["outcome"] == "ok"
+        assert a.get("/app").body == BODIES["hello"]
+    finally:
+        a.stop()
+        assert_no_crash(a)
+
+
+def test_deploy_debian_dry_run_writes_nothing(built, tmp_path, public_tmp):
+    a, confdir, env = debian_confdir(public_tmp, tmp_path)
+    a.start()
+    try:
+        root = tmp_path / "root"
+        res = cli("--json", "deploy", manifest(tmp_path / "m", "hello", app="debapp"), "--debian", "--root", root,
+                  "--url", a.base_url, "--dry-run", env=env)
+        assert json.loads(res.stdout)["outcome"] == "dry-run"
+        assert list((confdir / "conf-available").iterdir()) == []
+        assert list((confdir / "conf-enabled").iterdir()) == []
+        assert not (root / "current").exists()
+    finally:
+        a.stop()
+        assert_no_crash(a)
