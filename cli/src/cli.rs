@@ -81,11 +81,23 @@ pub enum Command {
         after_help = "Examples:\n  mod-wasm pull                       # every oci:// module of ./app.kdl\n  mod-wasm pull app.kdl --update      # re-resolve every tag\n  mod-wasm pull app.kdl --update py   # re-resolve one module"
     )]
     Pull(PullArgs),
-    /// Push a .wasm module to an OCI registry (CNCF Wasm artifact layout).
+    /// Push a .wasm module (CNCF Wasm artifact layout), or a whole bundle (--bundle), to an OCI
+    /// registry.
     #[command(
-        after_help = "Examples:\n  mod-wasm push build/hello.wasm oci://localhost:5000/wasm/hello:1.0 --insecure localhost:5000\n  mod-wasm push hello.wasm oci://registry.example/wasm/hello:1.0 --legacy-media-types"
+        after_help = "Examples:\n  mod-wasm push build/hello.wasm oci://localhost:5000/wasm/hello:1.0 --insecure localhost:5000\n  mod-wasm push hello.wasm oci://registry.example/wasm/hello:1.0 --legacy-media-types\n  mod-wasm push --bundle bundle/ oci://registry.example/fleet/myapp:canary   # prints the digest"
     )]
     Push(PushArgs),
+    /// Sign a pushed artifact by digest (cosign-compatible, ECDSA P-256 key).
+    #[command(after_help = "Examples:
+  openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out release.pem
+  openssl ec -in release.pem -pubout -out release.pub        # for deploy --verify-key
+  mod-wasm sign --key release.pem oci://registry.example/fleet/myapp@sha256:…")]
+    Sign(SignArgs),
+    /// Point a tag at a digest (promote canary to stable, or roll a tag back).
+    #[command(after_help = "Examples:
+  mod-wasm tag oci://registry.example/fleet/myapp@sha256:… stable
+  mod-wasm tag oci://registry.example/fleet/myapp:canary stable   # whatever canary names now")]
+    Tag(TagArgs),
     /// Store registry credentials (in the Docker config file).
     #[command(
         after_help = "Examples:\n  echo \"$TOKEN\" | mod-wasm login registry.example -u me --password-stdin"
@@ -173,6 +185,57 @@ pub struct DeployArgs {
     /// Registry switches.
     #[command(flatten)]
     pub oci: OciArgs,
+    /// Deploying from a registry.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// `deploy --from`: a bundle pushed with `push --bundle`, from a registry.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FleetArgs {
+    /// Deploy the bundle at this reference (oci://REG/REPO:TAG, or @sha256:…) instead of
+    /// building; a tag is resolved to its digest first, and the digest is recorded.
+    #[arg(long, value_name = "oci://REF", conflicts_with_all = ["manifest", "bundle"])]
+    pub from: Option<String>,
+    /// Keep running: poll the tag and deploy each digest it moves to (an agent, e.g. under
+    /// systemd); stops on SIGTERM/SIGINT.
+    #[arg(long, requires = "from")]
+    pub follow: bool,
+    /// How often --follow polls the tag, plus up to 10% jitter [default: 30s].
+    #[arg(long, value_name = "DURATION", requires = "follow")]
+    pub interval: Option<String>,
+    /// Deploy only bundles signed by this key (PEM ECDSA P-256 public key, as `cosign verify
+    /// --key` takes).
+    #[arg(long, value_name = "PUB.pem", requires = "from")]
+    pub verify_key: Option<PathBuf>,
+}
+
+/// `sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The private key: PEM ECDSA P-256, PKCS#8 (`openssl pkcs8 -topk8 -nocrypt`) or SEC1.
+    #[arg(long, value_name = "KEY.pem")]
+    pub key: PathBuf,
+    /// What to sign: oci://REGISTRY/REPO@sha256:… (a tag is resolved to its digest first).
+    #[arg(value_name = "oci://REF")]
+    pub reference: String,
+    /// Use plain HTTP for this registry (repeatable).
+    #[arg(long, value_name = "REGISTRY")]
+    pub insecure: Vec<String>,
+}
+
+/// `tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// The artifact: oci://REGISTRY/REPO@sha256:… (or a tag, resolved to its digest first).
+    #[arg(value_name = "oci://REF")]
+    pub reference: String,
+    /// The tag to point at it, in the same repository (e.g. stable).
+    #[arg(value_name = "TAG")]
+    pub tag: String,
+    /// Use plain HTTP for this registry (repeatable).
+    #[arg(long, value_name = "REGISTRY")]
+    pub insecure: Vec<String>,
 }
 
 /// `releases`.
@@ -310,12 +373,14 @@ pub struct PullArgs {
 /// `push`.
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// The module to push.
-    #[arg(value_name = "FILE.wasm")]
-    pub file: PathBuf,
-    /// Where: oci://REGISTRY/REPOSITORY:TAG.
-    #[arg(value_name = "oci://REF")]
-    pub reference: String,
+    /// The module to push, then where: oci://REGISTRY/REPOSITORY:TAG (with --bundle, only
+    /// where).
+    #[arg(value_names = ["FILE.wasm", "oci://REF"], num_args = 1..=2, required = true)]
+    pub args: Vec<String>,
+    /// Push this bundle folder (from `mod-wasm build`) as one artifact: bundle.lock and every
+    /// .wasm, no .cwasm.
+    #[arg(long, value_name = "DIR", conflicts_with = "legacy_media_types")]
+    pub bundle: Option<PathBuf>,
     /// Use the wasm-to-oci media types instead of the CNCF Wasm layout.
     #[arg(long)]
     pub legacy_media_types: bool,

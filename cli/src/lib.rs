@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod deploy;
 pub mod exit;
+pub mod fleet;
 pub mod manifest;
 pub mod output;
 pub mod problem;

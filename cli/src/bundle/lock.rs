@@ -42,6 +42,10 @@ pub struct LockedEngine {
     pub cache_dir: Option<String>,
     /// The engine compatibility hash every `.cwasm` was compiled for.
     pub compatibility: String,
+    /// `WasmModuleLimits` words the manifest sets (`functions=50000`): a host that pulls the
+    /// bundle compiles under them and writes them into its `wasm.conf`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub module_limits: Vec<String>,
 }
 
 /// One module.

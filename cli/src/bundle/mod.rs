@@ -327,6 +327,7 @@ fn bundle_lock(
             pooling_max_instances: settings.pooling_max_instances,
             cache_dir: m.engine.cache_dir.as_ref().map(|d| d.display().to_string()),
             compatibility,
+            module_limits: module_limit_words(m),
         },
         modules: resolved
             .iter()
@@ -377,6 +378,16 @@ fn write_bundle_files(
     Ok(())
 }
 
+/// The `WasmModuleLimits` words (`functions=50000`) of the keys the manifest sets.
+fn module_limit_words(m: &Manifest) -> Vec<String> {
+    m.engine
+        .module_limits
+        .iter()
+        .flat_map(|d| &d.settings)
+        .map(|(limit, value)| format!("{}={value}", limit.key()))
+        .collect()
+}
+
 /// The template context of `wasm.conf` for a bundle at `bundle` (with no `WasmRelease` id and no
 /// status location yet: [`build`] sets both).
 pub fn wasm_conf_context(m: &Manifest, bundle: &Path, mod_wasm_so: &Path) -> WasmConfContext {
@@ -393,13 +404,7 @@ pub fn wasm_conf_context(m: &Manifest, bundle: &Path, mod_wasm_so: &Path) -> Was
             pooling: m.engine.pooling,
             pooling_max_instances: m.engine.pooling_max_instances,
             cache_dir: m.engine.cache_dir.as_ref().map(|d| d.display().to_string()),
-            module_limits: m
-                .engine
-                .module_limits
-                .iter()
-                .flat_map(|d| &d.settings)
-                .map(|(limit, value)| format!("{}={value}", limit.key()))
-                .collect(),
+            module_limits: module_limit_words(m),
         },
         routes: m
             .routes

@@ -198,6 +198,9 @@ pub fn manifest_block(manifest: &Path) -> (Option<DeployBlock>, String) {
 
 /// Runs `deploy`.
 pub fn run(args: &DeployArgs, out: &Output) -> Result<(), CliError> {
+    if let Some(from) = &args.fleet.from {
+        return crate::fleet::run::run(args, from, out);
+    }
     let (bundle, source, app, block) = match &args.bundle {
         Some(bundle) => {
             let bundle = crate::bundle::absolute(bundle);

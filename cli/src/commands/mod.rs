@@ -11,7 +11,9 @@ pub mod pull;
 pub mod push;
 pub mod releases;
 pub mod rollback;
+pub mod sign;
 pub mod status;
+pub mod tag;
 pub mod up;
 
 use crate::cli::{Cli, Command};
@@ -31,6 +33,8 @@ pub fn dispatch(cli: Cli, out: &Output) -> Result<(), CliError> {
         Command::Status(args) => status::run(&args, out),
         Command::Pull(args) => pull::run(&args, out),
         Command::Push(args) => push::run(&args, out),
+        Command::Sign(args) => sign::run(&args, out),
+        Command::Tag(args) => tag::run(&args, out),
         Command::Login(args) => login::run(&args, out),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),

@@ -12,7 +12,13 @@ use crate::output::Output;
 
 /// Runs `push`.
 pub fn run(args: &PushArgs, out: &Output) -> Result<(), CliError> {
-    let reference = OciReference::parse(&args.reference).map_err(user)?;
+    let (file, reference) = match (&args.bundle, args.args.as_slice()) {
+        (Some(dir), [reference]) => return crate::fleet::push::run(dir, reference, args, out),
+        (None, [file, reference]) => (std::path::PathBuf::from(file), reference),
+        (Some(_), _) => return Err(usage("with --bundle DIR, give only oci://REF")),
+        (None, _) => return Err(usage("give FILE.wasm and oci://REF")),
+    };
+    let reference = OciReference::parse(reference).map_err(user)?;
     let cache = Cache::open_default().map_err(user)?;
     let client = OciClient::new(
         cache,
@@ -27,10 +33,8 @@ pub fn run(args: &PushArgs, out: &Output) -> Result<(), CliError> {
     } else {
         Layout::Cncf
     };
-    out.status(format!("Pushing {} to {reference}", args.file.display()));
-    let pushed = client
-        .push_file(&args.file, &reference, layout)
-        .map_err(user)?;
+    out.status(format!("Pushing {} to {reference}", file.display()));
+    let pushed = client.push_file(&file, &reference, layout).map_err(user)?;
     out.json(&json!({
         "ok": true,
         "reference": pushed.reference.to_string(),
@@ -47,6 +51,14 @@ pub fn run(args: &PushArgs, out: &Output) -> Result<(), CliError> {
         pushed.reference.with_digest(pushed.manifest_digest.clone())
     ));
     Ok(())
+}
+
+fn usage(why: &str) -> CliError {
+    CliError::user(miette::miette!(
+        code = "push::usage",
+        help = "mod-wasm push FILE.wasm oci://REG/REPO:TAG, or mod-wasm push --bundle DIR oci://REG/REPO:TAG",
+        "{why}"
+    ))
 }
 
 /// A library error as a user diagnostic, with its code and hint.

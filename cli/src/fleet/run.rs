@@ -1,0 +1,224 @@
+//! `mod-wasm deploy --from oci://…` (once, or `--follow`): the command-line side of the fleet.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use mod_wasm_oci::{Digest, OciClient, OciReference, PublicKey};
+use serde_json::json;
+
+use super::stage::{self, Fetched};
+use super::{FleetFailure, Retry};
+use crate::apache::locate;
+use crate::cli::DeployArgs;
+use crate::deploy::releases::ReleaseRoot;
+use crate::deploy::{Plan, Report};
+use crate::exit::CliError;
+use crate::output::Output;
+
+/// Everything a deploy from the registry needs, set up once.
+pub struct Ctx<'a> {
+    /// The command line.
+    pub args: &'a DeployArgs,
+    /// The registry client.
+    pub client: OciClient,
+    /// `--from`, as given.
+    pub reference: OciReference,
+    /// `--verify-key`.
+    pub key: Option<PublicKey>,
+    /// This host's `mod_wasm.so`.
+    pub mod_wasm_so: PathBuf,
+}
+
+/// A deploy from the registry that went live.
+pub struct Deployed {
+    /// The deploy's report.
+    pub report: Report,
+    /// The manifest digest.
+    pub digest: Digest,
+    /// What was recorded as the release's source.
+    pub source: String,
+    /// Modules compiled on this host now / taken from the compiled-code cache.
+    pub compiled: (usize, usize),
+    /// Whether a signature was verified.
+    pub verified: bool,
+    /// Whether this host's bundle.lock is the artifact's, byte for byte.
+    pub lock_identical: bool,
+    /// Milliseconds spent pulling and verifying, and compiling.
+    pub pull_ms: u128,
+    /// Milliseconds compiling and rendering.
+    pub stage_ms: u128,
+}
+
+impl<'a> Ctx<'a> {
+    /// Reads the flags: reference, key, registry client, `mod_wasm.so`.
+    pub fn new(args: &'a DeployArgs, from: &str) -> Result<Ctx<'a>, CliError> {
+        let reference = super::reference(from).map_err(|f| f.to_cli())?;
+        let key = super::verify_key(args.fleet.verify_key.as_deref()).map_err(|f| f.to_cli())?;
+        let client = super::client(&args.oci.insecure).map_err(|f| f.to_cli())?;
+        let mod_wasm_so = locate::mod_wasm_so(args.mod_wasm_so.as_deref()).map_err(|e| {
+            CliError::user(miette::miette!(
+                code = "apache::mod-wasm-missing",
+                help =
+                    "install libapache2-mod-wasm, or pass --mod-wasm-so PATH (or set MOD_WASM_SO)",
+                "{e}"
+            ))
+        })?;
+        Ok(Ctx {
+            args,
+            client,
+            reference,
+            key,
+            mod_wasm_so,
+        })
+    }
+
+    /// The deploy root for app `app`.
+    pub fn root(&self, app: &str) -> PathBuf {
+        crate::bundle::absolute(
+            &self
+                .args
+                .live
+                .root
+                .clone()
+                .unwrap_or_else(|| crate::commands::deploy::default_root(app)),
+        )
+    }
+
+    /// The plan for app `app`, from the flags.
+    pub fn plan(&self, app: &str) -> Result<Plan, CliError> {
+        let mut plan = crate::commands::deploy::plan(&self.args.live, None, self.root(app))?;
+        if let Some(keep) = self.args.keep {
+            plan.keep = keep.max(1);
+        }
+        plan.dry_run = self.args.dry_run;
+        plan.preflight = plan.preflight && !self.args.no_preflight;
+        plan.templates = self.args.templates.clone();
+        Ok(plan)
+    }
+
+    /// The digest `--from` names now (a tag is resolved on the registry).
+    pub fn resolve(&self) -> Result<Digest, FleetFailure> {
+        Ok(self.client.resolve_digest(&self.reference)?)
+    }
+
+    /// Pulls, verifies and checks the bundle at `digest`.
+    pub fn fetch(&self, digest: &Digest) -> Result<Fetched, FleetFailure> {
+        stage::fetch(&self.client, &self.reference, digest, self.key.as_ref())
+    }
+
+    /// Compiles `fetched` here and puts it live through the verified switch.
+    pub fn deploy(&self, fetched: &Fetched, pull_ms: u128) -> Result<Deployed, FleetFailure> {
+        let plan = self.plan(&fetched.lock.app).map_err(|e| FleetFailure {
+            retry: Retry::TagMoves,
+            ..FleetFailure::new("deploy::settings", cli_message(e))
+        })?;
+        let t = Instant::now();
+        let staged = stage::stage(
+            fetched,
+            &plan.root.join(".fleet"),
+            &self.mod_wasm_so,
+            self.args.templates.as_deref(),
+        )?;
+        let stage_ms = t.elapsed().as_millis();
+        let source = super::recorded_source(&fetched.reference, &fetched.digest);
+        let report = crate::deploy::deploy(&plan, staged.dir.path(), &source)?;
+        Ok(Deployed {
+            report,
+            digest: fetched.digest.clone(),
+            source,
+            compiled: (staged.compiled, staged.reused),
+            verified: fetched.verified,
+            lock_identical: staged.lock_identical,
+            pull_ms,
+            stage_ms,
+        })
+    }
+
+    /// The manifest digest of the release live under the root of app `app`, when it came from
+    /// this repository.
+    pub fn live_digest(&self, app: &str) -> Option<Digest> {
+        let root = ReleaseRoot::open(&self.root(app)).ok()?;
+        let current = root.current()?;
+        let record = root
+            .records()
+            .into_iter()
+            .rev()
+            .find(|r| r.id == current && r.outcome == "ok")?;
+        let same_repo = record.source.starts_with(&format!(
+            "{}{}/{}",
+            mod_wasm_oci::SCHEME,
+            self.reference.registry(),
+            self.reference.repository()
+        ));
+        same_repo
+            .then(|| super::digest_of_source(&record.source))
+            .flatten()
+    }
+}
+
+/// A CLI error's message, for a log line.
+pub fn cli_message(e: CliError) -> String {
+    match e {
+        CliError::User(Some(r)) | CliError::Internal(r) => format!("{r}"),
+        CliError::User(None) => "invalid settings".into(),
+    }
+}
+
+/// Runs `deploy --from` (once) or hands over to [`super::follow`].
+pub fn run(args: &DeployArgs, from: &str, out: &Output) -> Result<(), CliError> {
+    let ctx = Ctx::new(args, from)?;
+    if args.fleet.follow {
+        return super::follow::run(&ctx, out);
+    }
+    let t = Instant::now();
+    let digest = ctx.resolve().map_err(|f| f.to_cli())?;
+    if ctx.reference.digest().is_none() {
+        out.status(format!("{} is {digest}", ctx.reference));
+    }
+    let fetched = ctx.fetch(&digest).map_err(|f| failed(&f, out))?;
+    if fetched.verified {
+        out.status(format!(
+            "Signature verified with {}",
+            ctx.key
+                .as_ref()
+                .map(|k| k.path().display().to_string())
+                .unwrap_or_default()
+        ));
+    }
+    let pull_ms = t.elapsed().as_millis();
+    out.status(format!(
+        "Deploying {} to {}",
+        super::recorded_source(&ctx.reference, &digest),
+        ctx.root(&fetched.lock.app).display()
+    ));
+    let deployed = ctx.deploy(&fetched, pull_ms).map_err(|f| failed(&f, out))?;
+    let mut value = json!(deployed.report);
+    value["source"] = json!(deployed.source);
+    value["manifest_digest"] = json!(deployed.digest.to_string());
+    value["verified"] = json!(deployed.verified);
+    value["compiled"] = json!(deployed.compiled.0);
+    value["reused"] = json!(deployed.compiled.1);
+    value["lock_identical"] = json!(deployed.lock_identical);
+    value["timings"]["pull_ms"] = json!(deployed.pull_ms);
+    value["timings"]["stage_ms"] = json!(deployed.stage_ms);
+    out.json(&value);
+    if !out.json {
+        let quiet = Output {
+            json: false,
+            ..*out
+        };
+        crate::commands::deploy::print_report(&deployed.report, "Release", &quiet);
+        out.detail(format!(
+            "pulled and verified in {} ms; {} module(s) compiled here, {} from the compiled-code cache in {} ms",
+            deployed.pull_ms, deployed.compiled.0, deployed.compiled.1, deployed.stage_ms
+        ));
+    }
+    Ok(())
+}
+
+fn failed(f: &FleetFailure, out: &Output) -> CliError {
+    out.json(
+        &json!({"outcome": "failed", "code": f.code, "message": f.message, "details": f.details}),
+    );
+    f.to_cli()
+}
