@@ -195,7 +195,8 @@ pub struct DeployArgs {
 pub struct FleetArgs {
     /// Deploy the bundle at this reference (oci://REG/REPO:TAG, or @sha256:…) instead of
     /// building; a tag is resolved to its digest first, and the digest is recorded.
-    #[arg(long, value_name = "oci://REF", conflicts_with_all = ["manifest", "bundle"])]
+    /// A MANIFEST given with --from is not built: only its `deploy { }` settings are used.
+    #[arg(long, value_name = "oci://REF", conflicts_with = "bundle")]
     pub from: Option<String>,
     /// Keep running: poll the tag and deploy each digest it moves to (an agent, e.g. under
     /// systemd); stops on SIGTERM/SIGINT.
@@ -205,7 +206,7 @@ pub struct FleetArgs {
     #[arg(long, value_name = "DURATION", requires = "follow")]
     pub interval: Option<String>,
     /// Deploy only bundles signed by this key (PEM ECDSA P-256 public key, as `cosign verify
-    /// --key` takes).
+    /// --key` takes) [default: the manifest's `deploy { verify-key … }`].
     #[arg(long, value_name = "PUB.pem", requires = "from")]
     pub verify_key: Option<PathBuf>,
 }

@@ -627,3 +627,25 @@ def test_registry_down_during_follow_keeps_serving_and_retries(registry, bundles
         agent.send_signal(signal.SIGTERM)
         code = agent.wait(timeout=120)
     assert code == 0, log.with_suffix(".err").read_text()
+
+
+def test_the_manifest_deploy_block_configures_deploy_from(registry, bundles, hosts, tmp_path):
+    """A host keeps only a small app.kdl: `deploy { root; apachectl; url; verify-key }`."""
+    env, b = bundles
+    (h,) = hosts(1)
+    private, public = key_pair(tmp_path, "release")
+    settings = tmp_path / "host-settings"
+    settings.mkdir()
+    shutil.copy(public, settings / "release.pub")
+    (settings / "app.kdl").write_text(
+        'app "fleet"\ndeploy {\n'
+        f'    root "{h.root}"\n    apachectl "{APACHE_BIN} -f {h.apache.conf_path}"\n'
+        f'    url "{h.apache.base_url}"\n    verify-key "release.pub"\n}}\n')
+    unsigned = push(env, b["hello"], registry.ref(":stable"))
+    res = run(h.env, "deploy", "--from", registry.ref(":stable"), settings / "app.kdl", check=False)
+    assert res.returncode == 1 and "oci::unsigned" in res.stderr, res.stderr
+    assert not (h.root / "current").exists()
+    run(env, "sign", "--key", private, registry.ref(f"@{unsigned}"))
+    report = json.loads(run(h.env, "--json", "deploy", "--from", registry.ref(":stable"), settings / "app.kdl").stdout)
+    assert report["verified"] is True and report["manifest_digest"] == unsigned, report
+    assert h.body() == BODIES["hello"]

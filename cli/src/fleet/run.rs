@@ -13,6 +13,7 @@ use crate::cli::DeployArgs;
 use crate::deploy::releases::ReleaseRoot;
 use crate::deploy::{Plan, Report};
 use crate::exit::CliError;
+use crate::manifest::DeployBlock;
 use crate::output::Output;
 
 /// Everything a deploy from the registry needs, set up once.
@@ -23,8 +24,10 @@ pub struct Ctx<'a> {
     pub client: OciClient,
     /// `--from`, as given.
     pub reference: OciReference,
-    /// `--verify-key`.
+    /// `--verify-key`, else the manifest's `deploy { verify-key … }`.
     pub key: Option<PublicKey>,
+    /// The `deploy { }` block of the MANIFEST given with `--from`, if any.
+    pub block: Option<DeployBlock>,
     /// This host's `mod_wasm.so`.
     pub mod_wasm_so: PathBuf,
 }
@@ -51,9 +54,25 @@ pub struct Deployed {
 
 impl<'a> Ctx<'a> {
     /// Reads the flags: reference, key, registry client, `mod_wasm.so`.
-    pub fn new(args: &'a DeployArgs, from: &str) -> Result<Ctx<'a>, CliError> {
+    pub fn new(args: &'a DeployArgs, from: &str, out: &Output) -> Result<Ctx<'a>, CliError> {
         let reference = super::reference(from).map_err(|f| f.to_cli())?;
-        let key = super::verify_key(args.fleet.verify_key.as_deref()).map_err(|f| f.to_cli())?;
+        let block = match &args.manifest {
+            Some(manifest) => {
+                let checked = crate::commands::check::load_checked(manifest, out)?;
+                if checked.has_errors() {
+                    return Err(CliError::User(None));
+                }
+                checked.manifest.deploy.clone()
+            }
+            None => None,
+        };
+        let key_path = args.fleet.verify_key.clone().or_else(|| {
+            block
+                .as_ref()
+                .and_then(|b| b.verify_key.as_ref())
+                .map(|k| k.value.clone())
+        });
+        let key = super::verify_key(key_path.as_deref()).map_err(|f| f.to_cli())?;
         let client = super::client(&args.oci.insecure).map_err(|f| f.to_cli())?;
         let mod_wasm_so = locate::mod_wasm_so(args.mod_wasm_so.as_deref()).map_err(|e| {
             CliError::user(miette::miette!(
@@ -68,25 +87,20 @@ impl<'a> Ctx<'a> {
             client,
             reference,
             key,
+            block,
             mod_wasm_so,
         })
     }
 
     /// The deploy root for app `app`.
     pub fn root(&self, app: &str) -> PathBuf {
-        crate::bundle::absolute(
-            &self
-                .args
-                .live
-                .root
-                .clone()
-                .unwrap_or_else(|| crate::commands::deploy::default_root(app)),
-        )
+        crate::commands::deploy::resolve_root(&self.args.live, self.block.as_ref(), app)
     }
 
     /// The plan for app `app`, from the flags.
     pub fn plan(&self, app: &str) -> Result<Plan, CliError> {
-        let mut plan = crate::commands::deploy::plan(&self.args.live, None, self.root(app))?;
+        let mut plan =
+            crate::commands::deploy::plan(&self.args.live, self.block.as_ref(), self.root(app))?;
         if let Some(keep) = self.args.keep {
             plan.keep = keep.max(1);
         }
@@ -166,7 +180,7 @@ pub fn cli_message(e: CliError) -> String {
 
 /// Runs `deploy --from` (once) or hands over to [`super::follow`].
 pub fn run(args: &DeployArgs, from: &str, out: &Output) -> Result<(), CliError> {
-    let ctx = Ctx::new(args, from)?;
+    let ctx = Ctx::new(args, from, out)?;
     if args.fleet.follow {
         return super::follow::run(&ctx, out);
     }

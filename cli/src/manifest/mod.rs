@@ -99,6 +99,8 @@ pub struct DeployBlock {
     pub lock_wait: Option<Spanned<String>>,
     /// `preflight #false`: skip serving the candidate in a private Apache first.
     pub preflight: Option<bool>,
+    /// `verify-key "PUB.pem"`: `deploy --from oci://…` deploys only bundles signed by this key.
+    pub verify_key: Option<Spanned<PathBuf>>,
     /// Span of the whole block.
     pub span: SourceSpan,
 }
@@ -114,6 +116,7 @@ impl DeployBlock {
             health: Vec::new(),
             lock_wait: None,
             preflight: None,
+            verify_key: None,
             span,
         }
     }

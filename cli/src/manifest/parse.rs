@@ -254,6 +254,7 @@ impl<'a> Parser<'a> {
             "keep" => "keep 5",
             "health" => "health \"/healthz\"",
             "lock-wait" => "lock-wait \"30s\"",
+            "verify-key" => "verify-key \"/etc/mod-wasm/release.pub\"",
             _ => "preflight #false",
         };
         if !r.expect_args(1, usage) {
@@ -336,6 +337,11 @@ impl<'a> Parser<'a> {
                         )),
                         _ => block.lock_wait = Some(v),
                     }
+                }
+            }
+            "verify-key" => {
+                if let Some(v) = r.string_arg(0, "public key file") {
+                    block.verify_key = Some(Spanned::new(join_clean(&dir, &v.value), v.span));
                 }
             }
             _ => {
@@ -740,7 +746,7 @@ mod tests {
     #[test]
     fn the_deploy_block_and_status_node_are_read() {
         let (m, problems) = parse_text(
-            "app \"t\"\nstatus \"/s\"\ndeploy {\n    root \"rel\"\n    apachectl \"apache2 -f '/a b.conf'\"\n    url \"http://127.0.0.1:81\"\n    keep 2\n    health \"/a\"\n    health \"/b\"\n    lock-wait 0\n    preflight #false\n}\n",
+            "app \"t\"\nstatus \"/s\"\ndeploy {\n    root \"rel\"\n    apachectl \"apache2 -f '/a b.conf'\"\n    url \"http://127.0.0.1:81\"\n    keep 2\n    health \"/a\"\n    health \"/b\"\n    lock-wait 0\n    preflight #false\n    verify-key \"keys/release.pub\"\n}\n",
         );
         assert!(problems.is_empty(), "{problems:#?}");
         assert_eq!(m.status.unwrap().value, "/s");
@@ -753,6 +759,12 @@ mod tests {
         assert_eq!(health, ["/a", "/b"]);
         assert_eq!(d.lock_wait.unwrap().value, "0");
         assert_eq!(d.preflight, Some(false));
+        let key = d.verify_key.unwrap().value;
+        assert!(
+            key.is_absolute() && key.ends_with("keys/release.pub"),
+            "{}",
+            key.display()
+        );
         // A setting given twice, and a bad one: each reported, the block still read.
         let (m, problems) =
             parse_text("app \"t\"\ndeploy {\n    keep 1\n    keep 2\n    url \"ftp://x\"\n}\n");

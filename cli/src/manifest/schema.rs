@@ -21,6 +21,7 @@ pub const DEPLOY_NODES: &[&str] = &[
     "health",
     "lock-wait",
     "preflight",
+    "verify-key",
 ];
 
 /// Nodes allowed inside `engine { }`: the directive table's engine nodes.
