@@ -19,6 +19,14 @@ Throughput (one Apache, event MPM, loopback port, `wrk -t2 -c16 -dNs --latency` 
 Start-up to the first Python response (median of --reps): cold (empty WasmCacheDir), warm (same cache,
 fresh Apache), graceful restart (SIGUSR1 until the log says Apache resumed and /prettyfy answers), and
 `apache2 -t` on the same config. Targets (issue 3) are printed beside every number.
+
+Deploy (issue 11, median of --deploy-reps): `mod-wasm deploy --bundle` of hello and of the 20 MB Python
+app (two bundles each, alternating) to a running Apache that includes ROOT/current/wasm.conf, timed from
+the command's start to its exit (the new release verified), while a load loop keeps requesting the
+route (fresh and kept-alive connections); failed requests during the deploys (goal: 0) beside it.
+`measure_deploys()` is self-contained, so it also runs against debug build outputs:
+
+    python3 -c 'import sys; sys.path.insert(0, "bench"); import run; print(run.deploy_smoke())'
 """
 
 from __future__ import annotations
@@ -34,8 +42,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+import http.client
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -281,6 +292,222 @@ def wrk(url: str, threads: int, conns: int, seconds: int, script: Path | None = 
 
 
 # ---------------------------------------------------------------------------------------------
+# Deploy (issue 11)
+# ---------------------------------------------------------------------------------------------
+
+
+class LoadLoop:
+    """Threads requesting `path` until stopped, half on kept-alive connections, half on new ones.
+
+    Counted as an HTTP client counts: a request on a kept-alive connection that the server closed
+    (a graceful restart closes idle connections) is retried once on a new connection and counted as a
+    retry; any other error, a non-2xx status, or a body not in `allowed` is a failure."""
+
+    def __init__(self, port: int, path: str, allowed: set[bytes], threads: int = 4):
+        self.port, self.path, self.allowed = port, path, allowed
+        self.ok = self.retries = 0
+        self.failures: list[str] = []
+        self.stop_flag = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._loop, args=(i % 2 == 0,), daemon=True) for i in range(threads)]
+
+    def __enter__(self) -> "LoadLoop":
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(timeout=120)
+
+    def _one(self, conn: http.client.HTTPConnection) -> tuple[int, bytes]:
+        conn.request("GET", self.path)
+        r = conn.getresponse()
+        return r.status, r.read()
+
+    def _fail(self, what: str) -> None:
+        with self.lock:
+            self.failures.append(what)
+
+    def _loop(self, keep_alive: bool) -> None:
+        conn = None
+        while not self.stop_flag.is_set():
+            if conn is None or not keep_alive:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            reused = keep_alive and conn.sock is not None
+            try:
+                status, body = self._one(conn)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                if not reused:
+                    self._fail(f"fresh connection: {e!r}")
+                    continue
+                with self.lock:
+                    self.retries += 1
+                try:
+                    status, body = self._one(conn)
+                except Exception as e2:  # noqa: BLE001
+                    self._fail(f"after a retry: {e2!r}")
+                    conn.close()
+                    conn = None
+                    continue
+            except Exception as e:  # noqa: BLE001
+                self._fail(repr(e))
+                conn.close()
+                conn = None
+                continue
+            if not 200 <= status < 300 or (self.allowed and body not in self.allowed):
+                self._fail(f"{status} {body[:80]!r}")
+            else:
+                with self.lock:
+                    self.ok += 1
+            if not keep_alive:
+                conn.close()
+            time.sleep(0.002)
+
+
+@dataclass
+class DeployRow:
+    app: str
+    seconds: list[float] = field(default_factory=list)  # wall time of each `mod-wasm deploy`
+    steps: list[dict] = field(default_factory=list)  # the --json report's timings of each
+    requests: int = 0  # answered under load during the deploys
+    failed: int = 0
+    retried: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def deploy_manifests(folder: Path, hello: Path, python: Path | None) -> dict[str, tuple[str, list[Path], set[bytes]]]:
+    """Two manifests per app (the second differs by one env setting, so its bundle digest differs):
+    app -> (route, [manifest A, manifest B], bodies the route may answer)."""
+    apps: dict[str, tuple[str, list[Path], set[bytes]]] = {}
+    variants = []
+    for v in ("a", "b"):
+        d = folder / f"hello-{v}"
+        d.mkdir(parents=True)
+        (d / "app.kdl").write_text(f'app "bench-hello"\nmodule "hello" source="{hello}"\n'
+                                   f'route "/hello" module="hello" {{\n    env "VARIANT" "{v}"\n}}\n')
+        variants.append(d / "app.kdl")
+    apps["hello"] = ("/hello", variants, {HELLO_TEXT})
+    if python is not None:
+        variants = []
+        stdlib = python.parent / "python-3.11.3-stdlib"
+        for v in ("a", "b"):
+            d = folder / f"python-{v}"
+            d.mkdir(parents=True)
+            extra = (f'    map-dir "/stdlib" "{stdlib}" readonly=#true\n    env "PYTHONPATH" "/stdlib"\n'
+                     if stdlib.is_dir() else "")
+            (d / "app.kdl").write_text(
+                f'app "bench-python"\nmodule "python" source="{python}"\n'
+                f'route "{PY_ROUTE}" module="python" {{\n    arg "-B"\n    arg "-S"\n    arg "/app/main.py"\n'
+                f'    map-dir "/app" "{REPO / "samples" / "python" / "app"}" readonly=#true\n{extra}'
+                f'    env "VARIANT" "{v}"\n    cgi #true\n}}\n')
+            variants.append(d / "app.kdl")
+        apps["python"] = (PY_ROUTE, variants, set())
+    return apps
+
+
+def measure_deploys(cli: Path, mod_wasm_so: Path, hello: Path, python: Path | None, reps: int = 3,
+                    mpm: str = "event") -> list[DeployRow]:
+    """For each app: build two bundles with `cli`, start an Apache (loading `mod_wasm_so`) whose
+    config includes ROOT/current/wasm.conf, put bundle A live, then `reps` timed deploys alternating
+    B, A, … under a load loop on the app's route. Returns one row per app."""
+    work = Path(tempfile.mkdtemp(prefix="mod-wasm-bench-deploy-"))
+    os.chmod(work, 0o755)
+    env = {**os.environ, "NO_COLOR": "1", "MOD_WASM_SO": str(mod_wasm_so), "MOD_WASM_CACHE_DIR": str(work / "cc")}
+    rows = []
+    try:
+        for app, (route, manifests, allowed) in deploy_manifests(work / "manifests", hello, python).items():
+            bundles = []
+            for i, m in enumerate(manifests):
+                out = work / f"bundle-{app}-{i}"
+                run([cli, "build", m, "--out", out, "--mod-wasm-so", mod_wasm_so, "--quiet"], env=env)
+                bundles.append(out)
+            root = work / f"root-{app}"
+            apache = Apache(
+                mpm=mpm, load_mod_wasm=False, modules=("authz_host",), log_level="notice", start_timeout=300.0,
+                extra_conf=f'LoadModule wasm_module "{mod_wasm_so}"\nIncludeOptional {root}/current/wasm.conf\n',
+            )
+            apache.start()
+            switches = ["--root", root, "--apachectl", f"{APACHE_BIN} -f {apache.conf_path}", "--url", apache.base_url]
+            row = DeployRow(app)
+
+            def deploy(bundle: Path) -> tuple[float, dict]:
+                t0 = time.monotonic()
+                res = subprocess.run([str(cli), "--json", "deploy", "--bundle", str(bundle), *map(str, switches)],
+                                     capture_output=True, text=True, env=env, timeout=900)
+                took = time.monotonic() - t0
+                if res.returncode != 0:
+                    raise SystemExit(f"bench: deploy of {bundle} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}\n"
+                                     + apache.diagnostics())
+                return took, json.loads(res.stdout)
+
+            try:
+                deploy(bundles[0])
+                r = request(apache.port, "GET", route, timeout=300)
+                if r.status != 200 or (allowed and r.body not in allowed):
+                    raise SystemExit(f"bench: {route} answered {r!r} after the first deploy\n{apache.diagnostics()}")
+                with LoadLoop(apache.port, route, allowed) as load:
+                    time.sleep(1.0)
+                    for i in range(reps):
+                        took, report = deploy(bundles[(i + 1) % 2])
+                        row.seconds.append(took)
+                        row.steps.append(report["timings"])
+                        log(f"deploy {app} {i + 1}/{reps}: {took:.2f} s {report['timings']}")
+                    time.sleep(1.0)
+                row.requests, row.failed, row.retried = load.ok, len(load.failures), load.retries
+                row.failures = load.failures[:5]
+            finally:
+                apache.stop()
+                apache.__exit__(None, None, None)
+            rows.append(row)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+def deploy_lines(rows: list[DeployRow]) -> list[str]:
+    """The report's deploy section."""
+    med = statistics.median
+    lines = [
+        "## Deploy (issue 11)",
+        "",
+        "`mod-wasm deploy --bundle` to a running Apache (event MPM), timed from the command's start to its exit "
+        "(configtest of the candidate, preflight in a private Apache, swap, graceful, wasm-status reports the new "
+        "release, every route answers), alternating two bundles, while 4 threads request the route (half on "
+        "kept-alive connections; a request on a kept-alive connection the graceful restart closed is retried once, "
+        "as HTTP clients do).",
+        "",
+        "| app | deploys | median s | every run (s) | configtest / preflight / switch / verify (median ms) "
+        "| requests under load | failed | retried |",
+        "|---|---:|---:|---|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        steps = " / ".join(f"{med(s[k] for s in r.steps):.0f}"
+                           for k in ("configtest_ms", "preflight_ms", "switch_ms", "verify_ms"))
+        lines.append(f"| {r.app} | {len(r.seconds)} | {med(r.seconds):.2f} | "
+                     f"{', '.join(f'{x:.2f}' for x in r.seconds)} | {steps} | {r.requests} | {r.failed} | {r.retried} |")
+    for r in rows:
+        if r.failures:
+            lines.append(f"\nFailures during the {r.app} deploys (first {len(r.failures)}): "
+                         + "; ".join(r.failures))
+    return lines + [""]
+
+
+def deploy_smoke(reps: int = 1, python: bool = True) -> list[DeployRow]:
+    """The deploy measurement against the default build outputs (`make PROFILE=debug` or release,
+    whichever MOD_WASM_PROFILE names), for a quick check without the release benchmark build."""
+    from harness import CLI, MOD_WASM_SO, wasm_path  # noqa: PLC0415
+
+    py = REPO / "build" / "python" / "python-3.11.3.wasm"
+    rows = measure_deploys(CLI, MOD_WASM_SO, wasm_path("hello"), py if python and py.is_file() else None, reps)
+    print("\n".join(deploy_lines(rows)))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
 # Machine
 # ---------------------------------------------------------------------------------------------
 
@@ -335,14 +562,17 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions of each start-up measurement (default 3)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved wrk rounds over the endpoints (default 3)")
+    ap.add_argument("--deploy-reps", type=int, default=3, help="timed deploys per app (default 3)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "RESULTS.md")
     args = ap.parse_args()
 
+    cli = RELEASE / "mod-wasm"
     for tool in ("wrk", "apxs", "clang", "cc", "cargo"):
         if not shutil.which(tool):
             raise SystemExit(f"bench: `{tool}` not found (Debian: apt-get install wrk apache2-dev clang lld wasi-libc)")
     a = artefacts() if args.no_build else build()
-    missing = [str(p) for p in (a.mod_wasm, a.hello, a.cgi_echo, a.native_cgi_dir / "hello", a.python) if not p.exists()]
+    missing = [str(p) for p in (a.mod_wasm, a.hello, a.cgi_echo, a.native_cgi_dir / "hello", a.python, cli)
+               if not p.exists()]
     if missing:
         raise SystemExit("bench: missing build outputs (run without --no-build): " + ", ".join(missing))
     mach = machine()
@@ -439,6 +669,9 @@ def main() -> int:
             with_status.__exit__(None, None, None)
     finally:
         shutil.rmtree(cache_root, ignore_errors=True)
+
+    # ---- deploy: the release CLI puts new releases live on a running Apache under load ---------
+    deploys = measure_deploys(cli, a.mod_wasm, a.hello, a.python, args.deploy_reps)
     mach["load after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     crashes = [ln for ln in error_log.splitlines() if "exit signal" in ln or "Segmentation" in ln]
 
@@ -456,6 +689,9 @@ def main() -> int:
         ("graceful restart ≤ 0.1× cold", f"{g / c:.3f}×", g / c <= 0.1),
         ("apache2 -t ≤ 0.1× cold", f"{t / c:.3f}×", t / c <= 0.1),
     ]
+    failed_in_deploys = sum(r.failed for r in deploys)
+    targets.append(("failed requests under load during the deploys (issue 11)", str(failed_in_deploys),
+                    failed_in_deploys == 0))
     for label, (one, eight) in python.items():
         short = "GET" if label == PY_GET else "POST JSON"
         targets += [
@@ -507,6 +743,7 @@ def main() -> int:
     if compile_lines:
         lines += ["Compile of the interpreter at a cold start, as logged: "
                   + "; ".join(sorted({re.sub(r'^.*mod_wasm: ', '', ln) for ln in compile_lines})[:3]), ""]
+    lines += deploy_lines(deploys)
     lines += ["## Targets (issue 3)", "", "| target | measured | |", "|---|---:|---|"]
     lines += [f"| {name} | {value} | {verdict(ok)} |" for name, value, ok in targets]
     hello_cpu = results["hello (Wasm)"].cpu_ms
