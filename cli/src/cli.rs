@@ -71,10 +71,10 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Show a running server's wasm-status: release, generation, modules, and every route's counters.
     #[command(after_help = "Examples:
-  mod-wasm status                                   # http://127.0.0.1:8080/.well-known/mod-wasm/status
-  mod-wasm status --url http://127.0.0.1            # the same path on another server
+  mod-wasm status                          # the server of `mod-wasm up` (127.0.0.1:8080)
+  mod-wasm status --url http://127.0.0.1   # adds /.well-known/mod-wasm/status
   mod-wasm status --url http://127.0.0.1/wasm-status
-  mod-wasm status --json                            # the wasm-status JSON document as served")]
+  mod-wasm status --json                   # the wasm-status JSON as served")]
     Status(StatusArgs),
     /// Fetch the manifest's OCI modules into the cache and pin them in the lock file.
     #[command(
