@@ -649,3 +649,49 @@ def test_the_manifest_deploy_block_configures_deploy_from(registry, bundles, hos
     report = json.loads(run(h.env, "--json", "deploy", "--from", registry.ref(":stable"), settings / "app.kdl").stdout)
     assert report["verified"] is True and report["manifest_digest"] == unsigned, report
     assert h.body() == BODIES["hello"]
+
+
+UNIT = Path(__file__).resolve().parents[2] / "packaging" / "systemd" / "mod-wasm-follow@.service"
+
+
+def test_the_systemd_unit_verifies_and_its_command_line_runs_the_agent(registry, bundles, hosts, tmp_path):
+    # systemd's own checker: only the binary and man page, not installed here, may be missing.
+    if shutil.which("systemd-analyze"):
+        units = tmp_path / "units"
+        units.mkdir()
+        shutil.copy(UNIT, units / UNIT.name)
+        (units / "mod-wasm-follow@app.service").symlink_to(UNIT.name)
+        res = subprocess.run(["systemd-analyze", "verify", str(units / "mod-wasm-follow@app.service")],
+                             capture_output=True, text=True)
+        problems = [line for line in (res.stdout + res.stderr).splitlines()
+                    if line.strip() and "/usr/bin/mod-wasm is not executable" not in line and "man mod-wasm" not in line]
+        assert problems == [], problems
+    # ExecStart, as systemd would expand it for instance "fleet", runs the agent.
+    env, b = bundles
+    (h,) = hosts(1)
+    digest = push(env, b["hello"], registry.ref(":stable"))
+    settings = tmp_path / "fleet.kdl"
+    settings.write_text('app "fleet"\ndeploy {\n'
+                        f'    root "{h.root}"\n    apachectl "{APACHE_BIN} -f {h.apache.conf_path}"\n'
+                        f'    url "{h.apache.base_url}"\n}}\n')
+    exec_start = [line.split("=", 1)[1] for line in UNIT.read_text().splitlines() if line.startswith("ExecStart=")][0]
+    words = []
+    for word in exec_start.split():
+        word = word.replace("%i", "fleet")
+        if word == "$MOD_WASM_FOLLOW_ARGS":
+            continue
+        word = (word.replace("/usr/bin/mod-wasm", str(CLI)).replace("${MOD_WASM_FROM}", registry.ref(":stable"))
+                .replace("${MOD_WASM_INTERVAL}", "1s").replace("/etc/mod-wasm/fleet.kdl", str(settings)))
+        words.append(word)
+    assert words[1:5] == ["deploy", "--from", registry.ref(":stable"), "--follow"], words
+    log = tmp_path / "unit.err"
+    agent = subprocess.Popen(words, stdout=subprocess.DEVNULL, stderr=open(log, "wb"), env=h.env)
+    try:
+        wait_for(lambda: h.apache.get("/app").body == BODIES["hello"], 300, "the agent's first deploy")
+        assert h.releases()["releases"][0]["source"].endswith("@" + digest)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        code = agent.wait(timeout=120)
+    text = log.read_text()
+    assert code == 0, text
+    assert " deployed: " in text and " stop: " in text, text
