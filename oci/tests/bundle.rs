@@ -239,3 +239,38 @@ fn signatures_verify_with_the_right_key_only() {
     assert_eq!(err.code(), "oci::bad-signature", "{err}");
     assert!(err.to_string().contains("covers"), "{err}");
 }
+
+#[test]
+fn bundles_and_signatures_use_docker_config_credentials() {
+    use base64::Engine as _;
+    let registry = Registry::start_with_auth("fleet", "pa55-word");
+    let reference = registry.reference("fleet/private:v1");
+    let err = Env::new()
+        .client()
+        .push_bundle(LOCK.to_vec(), modules("private"), &reference)
+        .unwrap_err();
+    assert_eq!(err.code(), "oci::unauthorized", "{err}");
+
+    let env = Env::new();
+    let cfg = env.docker_config().path().to_path_buf();
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("fleet:pa55-word");
+    std::fs::write(
+        &cfg,
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, registry.addr),
+    )
+    .unwrap();
+    let client = env.client();
+    let pushed = client
+        .push_bundle(LOCK.to_vec(), modules("private"), &reference)
+        .unwrap();
+    let pinned = reference.with_digest(pushed.manifest_digest.clone());
+    let keys = tempfile::tempdir().unwrap();
+    let (private, public) = key_pair(keys.path(), "k");
+    client.sign(&pinned, &private).unwrap();
+    client.verify(&pinned, &public).unwrap();
+    assert_eq!(client.pull_bundle(&pinned).unwrap().config, LOCK);
+    client.tag(&pinned, "stable").unwrap();
+    let err = Env::new().client().pull_bundle(&pinned).unwrap_err();
+    assert_eq!(err.code(), "oci::unauthorized", "{err}");
+}

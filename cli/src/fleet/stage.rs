@@ -180,6 +180,7 @@ pub fn stage(
     let refused = |what: String| FleetFailure::new("fleet::compile", what);
     files::create_dir(parent)
         .map_err(|e| local("fleet::io", format!("{}: {e}", parent.display())))?;
+    remove_stale(parent);
     let dir = tempfile::Builder::new()
         .prefix(".fleet-")
         .tempdir_in(parent)
@@ -270,4 +271,23 @@ pub fn stage(
         compiled,
         dir,
     })
+}
+
+/// Removes staging folders left by a deploy that was killed (older than an hour: a staging in
+/// progress is minutes old at most).
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+        if stale && entry.file_name().to_string_lossy().starts_with(".fleet-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
