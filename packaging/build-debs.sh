@@ -49,10 +49,11 @@ mmn="$(sed -n 's/^#define MODULE_MAGIC_NUMBER_MAJOR \([0-9]*\).*/\1/p' /usr/incl
 [ -n "$mmn" ] || die "cannot read MODULE_MAGIC_NUMBER_MAJOR from /usr/include/apache2/ap_mmn.h (apache2-dev)"
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || date +%s)}"
 
-stage="$out/stage"
-rm -rf "$stage"
-mkdir -p "$stage" "$out"
-rm -f "$out"/libapache2-mod-wasm_*.deb "$out"/mod-wasm_*.deb
+# A private staging folder, and each .deb written under a temporary name then renamed: two runs at
+# once (two checkouts' tests on one machine) never mix their files or leave a half-written package.
+mkdir -p "$out"
+stage="$(mktemp -d "$out/.stage.XXXXXX")"
+trap 'rm -rf "$stage"' EXIT
 
 # install MODE SRC DEST (DEST relative to the package root)
 put() { install -D -m "$1" "$2" "$root/$3"; }
@@ -95,8 +96,12 @@ finish() {
     chmod 0644 "$root/DEBIAN/control" "$root/DEBIAN/md5sums"
     find "$root" -type d -exec chmod 0755 {} +
     find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-    fakeroot dpkg-deb -Zxz --root-owner-group --build "$root" "$out/${pkg}_${version}_${arch}.deb" >/dev/null
-    echo "$out/${pkg}_${version}_${arch}.deb"
+    local deb="$out/${pkg}_${version}_${arch}.deb"
+    fakeroot dpkg-deb -Zxz --root-owner-group --build "$root" "$stage/$pkg.deb" >/dev/null
+    mv -f "$stage/$pkg.deb" "$deb"
+    # Packages of other versions would be taken for this build's.
+    find "$out" -maxdepth 1 -name "${pkg}_*.deb" ! -name "$(basename "$deb")" -delete
+    echo "$deb"
 }
 
 # ---- libapache2-mod-wasm ------------------------------------------------------------------------

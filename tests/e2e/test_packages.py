@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import PROFILE, REPO, assert_no_crash, free_port, parse_echo, request, wasm_path
+from harness import PROFILE, REPO, Apache, assert_no_crash, free_port, parse_echo, request, wasm_path
 
 DEB_DIR = REPO / "build" / "deb"
 ARTIFACTS = REPO / "build" / "test-artifacts"
@@ -152,6 +152,22 @@ def test_packaged_module_finds_its_runtime_through_its_rpath(debs, tmp_path):
     assert "NODELETE" in rt, rt
     # The test copy in build/ still points at the cargo target folder.
     assert f"target/{PROFILE}" in run(["readelf", "-d", str(REPO / "build" / "mod_wasm.so")]).stdout
+
+
+def test_module_conf_shows_defaults_apache_accepts(built, tmp_path):
+    """Every directive commented out in mods-available/wasm.conf, uncommented, passes `apache2 -t`."""
+    text = (REPO / "packaging" / "libapache2-mod-wasm" / "wasm.conf").read_text()
+    lines = [line.strip()[1:] for line in text.splitlines() if re.match(r"\s*#Wasm", line)]
+    assert len(lines) >= 5, text
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    conf = "\n".join(line.replace("/var/cache/apache2/mod_wasm", str(cache)) for line in lines)
+    apache = Apache(extra_conf=conf)
+    try:
+        code, out = apache.configtest()
+    finally:
+        apache.__exit__(None, None, None)
+    assert code == 0, f"apache2 -t refused the defaults shown in wasm.conf:\n{conf}\n{out}"
 
 
 def dockerfile_copies() -> list[list[str]]:
