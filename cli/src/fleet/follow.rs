@@ -172,7 +172,15 @@ impl Agent<'_, '_> {
         let interval = self.interval;
         let digest = match self.ctx.resolve() {
             Ok(d) => d,
-            Err(f) => return self.failed(None, f, interval),
+            // No digest to settle on (registry down, tag deleted, credentials refused): back
+            // off, whatever the cause, until the tag resolves again.
+            Err(f) => {
+                let f = FleetFailure {
+                    retry: Retry::Backoff,
+                    ..f
+                };
+                return self.failed(None, f, interval);
+            }
         };
         if self.handled.as_ref() == Some(&digest) {
             self.failures = 0;
