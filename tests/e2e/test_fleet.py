@@ -357,7 +357,8 @@ def test_three_hosts_deploy_one_digest_and_serve_identical_bytes(registry, bundl
         out, err = p.communicate(timeout=600)
         assert p.returncode == 0, err
         reports.append(json.loads(out))
-    print(f"\nthree hosts deployed {digest[:19]}… in parallel in {time.monotonic() - started:.1f}s")
+    print(f"\nthree hosts deployed {digest[:19]}… in parallel in {time.monotonic() - started:.1f}s "
+          f"(each: {', '.join(str(r['timings']) for r in reports)})")
     bodies = {h.body() for h in three}
     assert bodies == {BODIES["hello"]}, bodies
     for h, report in zip(three, reports):
