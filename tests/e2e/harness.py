@@ -10,7 +10,7 @@ waits for its port, and offers graceful/restart/configtest/stop plus the error l
 `request()` speaks HTTP/1.1 through `http.client`, never follows redirects, and returns every header
 as a (name, value) pair, so repeated headers such as two `Set-Cookie` stay visible.
 
-Environment: MOD_WASM_PROFILE (cargo profile, default debug), APACHE_BIN, APACHE_MODULES, and
+Environment: MOD_WASM_PROFILE (cargo profile, default release, as the Makefile), APACHE_BIN, APACHE_MODULES, and
 MOD_WASM_KEEP_TMP=1 to keep every temporary ServerRoot (config, error log) for inspection.
 """
 
@@ -37,8 +37,8 @@ from typing import Iterable, Iterator
 REPO = Path(__file__).resolve().parents[2]
 """The repository root (tests/e2e/harness.py -> ../..)."""
 
-PROFILE = os.environ.get("MOD_WASM_PROFILE", "debug")
-"""Cargo profile whose outputs the tests use (`make PROFILE=release test` sets it)."""
+PROFILE = os.environ.get("MOD_WASM_PROFILE", "release")
+"""Cargo profile whose outputs the tests use (the Makefile's PROFILE, release by default; `make test` sets it)."""
 
 BUILD = REPO / "build"
 MOD_WASM_SO = BUILD / "mod_wasm.so"
