@@ -151,5 +151,5 @@ fn read(path: &Path) -> String {
     }
     // The last lines say the most.
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }

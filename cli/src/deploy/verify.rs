@@ -116,8 +116,8 @@ impl std::fmt::Display for ProbeFailure {
     }
 }
 
-/// Probes each path: a `health` path must answer 2xx, a route anything but 5xx. Retries until
-/// `deadline` (a route may need a moment after a graceful restart); returns every failure.
+/// Probes each path: a `health` path must answer 2xx, a route anything but 5xx. A path that does
+/// not answer at all is asked again until `deadline`; returns every failure.
 pub fn probe(
     url: &BaseUrl,
     routes: &[String],
@@ -145,7 +145,8 @@ pub fn probe(
             if ok {
                 break;
             }
-            if Instant::now() >= deadline {
+            // An answer is the verdict; only a server not answering yet is asked again.
+            if status.is_some() || Instant::now() >= deadline {
                 failures.push(ProbeFailure {
                     path: path.clone(),
                     status,
