@@ -16,6 +16,7 @@ cannot run: not root, our packages already installed (it would purge them), the 
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import shlex
@@ -352,6 +353,36 @@ def test_install_enable_serve_purge_on_the_system_apache(debs, system_apache, tm
         shutil.rmtree(data, ignore_errors=True)
 
 
+DEPLOY_ROOT = Path("/var/lib/mod-wasm/hello")
+
+
+def _deploy_debian(port: int, cli_env: dict) -> None:
+    """`mod-wasm deploy --debian` of the hello sample with the packaged CLI: the include line in
+    conf-available (enabled with a2enconf), a release under /var/lib/mod-wasm/hello, a graceful
+    restart through apache2ctl, and wasm-status naming the release. Everything it wrote is removed."""
+    conf = ETC / "conf-available" / "mod-wasm-hello.conf"
+    assert not DEPLOY_ROOT.exists() and not conf.exists(), "a deploy of the hello sample is already here"
+    try:
+        res = run(["/usr/bin/mod-wasm", "--json", "deploy", str(REPO / "samples" / "hello" / "app.kdl"),
+                   "--debian", "--url", f"http://127.0.0.1:{port}"], env=cli_env)
+        report = json.loads(res.stdout)
+        assert report["outcome"] == "ok", report
+        assert (ETC / "conf-enabled" / "mod-wasm-hello.conf").is_symlink(), "a2enconf did not enable it"
+        assert f"IncludeOptional {DEPLOY_ROOT}/current/wasm.conf" in conf.read_text()
+        r = request(port, "GET", "/hello")
+        assert r.status == 200 and "Hello, World!" in r.text, r
+        status = json.loads(request(port, "GET", "/.well-known/mod-wasm/status?json").body)
+        assert status["release"] == report["id"], (status["release"], report)
+    finally:
+        run(["a2disconf", "-q", "mod-wasm-hello"], env=dict(SYSTEM_ENV), check=False)
+        conf.unlink(missing_ok=True)
+        shutil.rmtree(DEPLOY_ROOT, ignore_errors=True)
+        try:
+            DEPLOY_ROOT.parent.rmdir()
+        except OSError:
+            pass
+
+
 def _install_serve_purge(debs: dict[str, Path], port: int, data: Path) -> None:
     version = workspace_version()
     (ETC / "ports.conf").write_text(f"# written by tests/e2e/test_packages.py\nListen 127.0.0.1:{port}\n")
@@ -427,6 +458,10 @@ def _install_serve_purge(debs: dict[str, Path], port: int, data: Path) -> None:
     assert r.status == 200 and "Hello, World!" in r.text, f"{r}\n{log_tail(graceful_mark)}"
     # The .cwasm the packaged CLI wrote is loaded as is: same engine, same settings.
     wait_for_log(r"loaded precompiled " + re.escape(str(bundle.resolve() / "modules" / "hello.cwasm")), mark)
+
+    # ---- mod-wasm deploy --debian: a verified release on the running system Apache -----------------
+    run(["a2disconf", "mod-wasm-e2e-bundle"], env=dict(SYSTEM_ENV))
+    _deploy_debian(port, cli_env)
     problem = stop_apache()
     assert problem is None, problem
     assert_no_crash(log_tail(mark, lines=100_000))
