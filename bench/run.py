@@ -42,9 +42,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import http.client
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +50,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
-from harness import APACHE_BIN, Apache, request  # noqa: E402
+from harness import APACHE_BIN, Apache, LoadLoop, request  # noqa: E402
 
 OUT = REPO / "build" / "bench"
 RELEASE = REPO / "target" / "release"
@@ -294,78 +292,6 @@ def wrk(url: str, threads: int, conns: int, seconds: int, script: Path | None = 
 # ---------------------------------------------------------------------------------------------
 # Deploy (issue 11)
 # ---------------------------------------------------------------------------------------------
-
-
-class LoadLoop:
-    """Threads requesting `path` until stopped, half on kept-alive connections, half on new ones.
-
-    Counted as an HTTP client counts: a request on a kept-alive connection that the server closed
-    (a graceful restart closes idle connections) is retried once on a new connection and counted as a
-    retry; any other error, a non-2xx status, or a body not in `allowed` is a failure."""
-
-    def __init__(self, port: int, path: str, allowed: set[bytes], threads: int = 4):
-        self.port, self.path, self.allowed = port, path, allowed
-        self.ok = self.retries = 0
-        self.failures: list[str] = []
-        self.stop_flag = threading.Event()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._loop, args=(i % 2 == 0,), daemon=True) for i in range(threads)]
-
-    def __enter__(self) -> "LoadLoop":
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(timeout=120)
-
-    def _one(self, conn: http.client.HTTPConnection) -> tuple[int, bytes]:
-        conn.request("GET", self.path)
-        r = conn.getresponse()
-        return r.status, r.read()
-
-    def _fail(self, what: str) -> None:
-        with self.lock:
-            self.failures.append(what)
-
-    def _loop(self, keep_alive: bool) -> None:
-        conn = None
-        while not self.stop_flag.is_set():
-            if conn is None or not keep_alive:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            reused = keep_alive and conn.sock is not None
-            try:
-                status, body = self._one(conn)
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-                if not reused:
-                    self._fail(f"fresh connection: {e!r}")
-                    continue
-                with self.lock:
-                    self.retries += 1
-                try:
-                    status, body = self._one(conn)
-                except Exception as e2:  # noqa: BLE001
-                    self._fail(f"after a retry: {e2!r}")
-                    conn.close()
-                    conn = None
-                    continue
-            except Exception as e:  # noqa: BLE001
-                self._fail(repr(e))
-                conn.close()
-                conn = None
-                continue
-            if not 200 <= status < 300 or (self.allowed and body not in self.allowed):
-                self._fail(f"{status} {body[:80]!r}")
-            else:
-                with self.lock:
-                    self.ok += 1
-            if not keep_alive:
-                conn.close()
-            time.sleep(0.002)
 
 
 @dataclass

@@ -11,19 +11,17 @@ non-2xx status, or a body that belongs to neither release involved, is a failure
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import random
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from harness import APACHE_BIN, CLI, WASM_DIR, Apache, assert_no_crash
+from harness import APACHE_BIN, CLI, WASM_DIR, Apache, LoadLoop, assert_no_crash
 
 BODIES = {
     "hello": b"Hello, World! (from a WASI module served by Apache)\n",
@@ -53,74 +51,6 @@ def cli(*args, check: bool = True, timeout: float = 600, env: dict | None = None
 def build(manifest_path: Path, out: Path, cache: Path) -> Path:
     cli("build", manifest_path, "--out", out, env={"MOD_WASM_CACHE_DIR": str(cache)})
     return out
-
-
-class Load:
-    """Threads requesting `path` until stopped: half on kept-alive connections, half on new ones."""
-
-    def __init__(self, port: int, path: str, allowed: set[bytes], threads: int = 4):
-        self.port, self.path, self.allowed = port, path, allowed
-        self.ok = self.retries = 0
-        self.failures: list[str] = []
-        self.stop_flag = threading.Event()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.loop, args=(i % 2 == 0,), daemon=True) for i in range(threads)]
-
-    def __enter__(self) -> "Load":
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(timeout=60)
-
-    def one(self, conn: http.client.HTTPConnection) -> tuple[int, bytes]:
-        conn.request("GET", self.path)
-        r = conn.getresponse()
-        return r.status, r.read()
-
-    def loop(self, keep_alive: bool) -> None:
-        conn = None
-        while not self.stop_flag.is_set():
-            if conn is None or not keep_alive:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-            reused = keep_alive and conn.sock is not None
-            try:
-                status, body = self.one(conn)
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                if not reused:
-                    self.fail(f"fresh connection: {e!r}")
-                    continue
-                with self.lock:
-                    self.retries += 1
-                try:
-                    status, body = self.one(conn)
-                except Exception as e2:  # noqa: BLE001
-                    self.fail(f"after a retry: {e2!r}")
-                    conn.close()
-                    conn = None
-                    continue
-            except Exception as e:  # noqa: BLE001
-                self.fail(repr(e))
-                conn.close()
-                conn = None
-                continue
-            if status != 200 or body not in self.allowed:
-                self.fail(f"{status} {body[:80]!r}")
-            else:
-                with self.lock:
-                    self.ok += 1
-            if not keep_alive:
-                conn.close()
-            time.sleep(0.002)
-
-    def fail(self, what: str) -> None:
-        with self.lock:
-            self.failures.append(what)
 
 
 @pytest.fixture
@@ -153,7 +83,7 @@ def test_ten_deploys_under_load_fail_no_request(live):
     deploy(bundles["hello"], switches)
     assert a.get("/app").body == BODIES["hello"]
     order = ["stderr", "hello"] * 5
-    with Load(a.port, "/app", set(BODIES.values())) as load:
+    with LoadLoop(a.port, "/app", set(BODIES.values())) as load:
         for name in order:
             report = json.loads(deploy(bundles[name], switches).stdout)
             assert report["outcome"] == "ok", report
@@ -174,7 +104,7 @@ def test_a_release_that_fails_preflight_never_goes_live(live, tmp_path):
     a, root, bundles, switches = live
     deploy(bundles["hello"], switches)
     bad = build(manifest(tmp_path / "m-bad", "trap"), tmp_path / "b-bad", tmp_path / "cc")
-    with Load(a.port, "/app", {BODIES["hello"]}) as load:
+    with LoadLoop(a.port, "/app", {BODIES["hello"]}) as load:
         res = deploy(bad, switches, check=False)
     assert res.returncode == 1, res
     assert "deploy::preflight" in (res.stdout + res.stderr) and "/app answered 500" in (res.stdout + res.stderr), (res.stdout + res.stderr)
@@ -286,7 +216,7 @@ def test_keep_and_rollback_under_load(live):
         deploy(bundles["hello" if i % 2 else "stderr"], switches, "--keep", "3")
     assert len(releases(root)["releases"]) == 3
     assert a.get("/app").body == BODIES["hello"]
-    with Load(a.port, "/app", set(BODIES.values())) as load:
+    with LoadLoop(a.port, "/app", set(BODIES.values())) as load:
         res = cli("--json", "rollback", *switches)
     assert load.failures == [], load.failures[:10]
     assert json.loads(res.stdout)["outcome"] == "ok"

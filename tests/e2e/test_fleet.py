@@ -26,13 +26,12 @@ import os
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from harness import APACHE_BIN, CLI, MOD_WASM_SO, WASM_DIR, Apache, assert_no_crash, free_port, request
+from harness import APACHE_BIN, CLI, MOD_WASM_SO, WASM_DIR, Apache, LoadLoop, assert_no_crash, free_port, request
 
 BODIES = {
     "hello": b"Hello, World! (from a WASI module served by Apache)\n",
@@ -184,76 +183,6 @@ class Host:
         self.apache.__exit__(None, None, None)
 
 
-class Load:
-    """Threads requesting /app on one host until stopped (half on kept-alive connections); a request on
-    a kept-alive connection the server closed (graceful restart) is retried once, as HTTP clients do."""
-
-    def __init__(self, port: int, allowed: set[bytes], threads: int = 2):
-        self.port, self.allowed = port, allowed
-        self.ok = self.retries = 0
-        self.failures: list[str] = []
-        self.stop_flag = threading.Event()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.loop, args=(i % 2 == 0,), daemon=True) for i in range(threads)]
-
-    def __enter__(self) -> "Load":
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(timeout=60)
-
-    def one(self, conn) -> tuple[int, bytes]:
-        conn.request("GET", "/app")
-        r = conn.getresponse()
-        return r.status, r.read()
-
-    def loop(self, keep_alive: bool) -> None:
-        conn = None
-        deadline = time.monotonic() + 900  # bounded, whatever happens
-        while not self.stop_flag.is_set() and time.monotonic() < deadline:
-            if conn is None or not keep_alive:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-            reused = keep_alive and conn.sock is not None
-            try:
-                status, body = self.one(conn)
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                if not reused:
-                    self.fail(f"fresh connection: {e!r}")
-                    continue
-                with self.lock:
-                    self.retries += 1
-                try:
-                    status, body = self.one(conn)
-                except Exception as e2:  # noqa: BLE001
-                    self.fail(f"after a retry: {e2!r}")
-                    conn.close()
-                    conn = None
-                    continue
-            except Exception as e:  # noqa: BLE001
-                self.fail(repr(e))
-                conn.close()
-                conn = None
-                continue
-            if status != 200 or body not in self.allowed:
-                self.fail(f"{status} {body[:80]!r}")
-            else:
-                with self.lock:
-                    self.ok += 1
-            if not keep_alive:
-                conn.close()
-            time.sleep(0.005)
-
-    def fail(self, what: str) -> None:
-        with self.lock:
-            self.failures.append(what)
-
-
 def build_bundle(tmp: Path, module: str, env: dict, app: str = "fleet") -> Path:
     folder = tmp / f"src-{module}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -389,7 +318,7 @@ def test_follow_agents_converge_under_load_and_keep_the_old_release_on_a_bad_one
     try:
         wait_for(lambda: all(h.body() == BODIES["hello"] for h in three), 300, "the first deploy on every host",
                  step=0.2)
-        loads = [Load(h.apache.port, set(BODIES.values())) for h in three]
+        loads = [LoadLoop(h.apache.port, "/app", set(BODIES.values()), threads=2) for h in three]
         for load in loads:
             load.__enter__()
         try:
