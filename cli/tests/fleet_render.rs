@@ -5,35 +5,15 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use mod_wasm::bundle::lock::BundleLock;
 use mod_wasm::fleet::render::{LockExtras, context};
 use mod_wasm::render::Templates;
 
 #[test]
 fn wasm_conf_rendered_from_the_lock_alone_matches_the_build() {
-    let golden = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden"));
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
-    common::write_fixtures(&root);
-    std::fs::write(root.join("other.wasm"), common::other_wasm()).unwrap();
-    std::fs::copy(golden.join("full.kdl"), root.join("app.kdl")).unwrap();
-    std::os::unix::fs::symlink("data", root.join("link-to-data")).unwrap();
-    let so = common::fake_mod_wasm_so(&root);
-    let out = Command::new(common::bin())
-        .current_dir(&root)
-        .env(common::CACHE_ENV, root.join("compiled"))
-        .args(["build", "app.kdl", "--quiet", "--mod-wasm-so"])
-        .arg(&so)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let so = common::build_full_manifest(&root);
     let bundle = root.join("bundle");
     let built = std::fs::read_to_string(bundle.join("wasm.conf")).unwrap();
     let lock_bytes = std::fs::read(bundle.join("bundle.lock")).unwrap();

@@ -29,24 +29,7 @@ fn assert_golden(name: &str, actual: &str) {
 fn wasm_conf_of_a_manifest_with_every_directive() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
-    common::write_fixtures(&root);
-    std::fs::write(root.join("other.wasm"), common::other_wasm()).unwrap();
-    std::fs::copy(golden_dir().join("full.kdl"), root.join("app.kdl")).unwrap();
-    // Host folders are written as canonical paths: the link shows up as `data`.
-    std::os::unix::fs::symlink("data", root.join("link-to-data")).unwrap();
-    let so = common::fake_mod_wasm_so(&root);
-    let out = Command::new(common::bin())
-        .current_dir(&root)
-        .env(common::CACHE_ENV, root.join("compiled"))
-        .args(["build", "app.kdl", "--quiet", "--mod-wasm-so"])
-        .arg(&so)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::build_full_manifest(&root);
     let conf = std::fs::read_to_string(root.join("bundle/wasm.conf")).unwrap();
     // The release id is the digest of bundle.lock, which names the temporary folder.
     let lock = std::fs::read(root.join("bundle/bundle.lock")).unwrap();

@@ -46,3 +46,30 @@ pub fn fake_mod_wasm_so(dir: &Path) -> PathBuf {
     std::fs::write(&path, b"not loaded by these tests").unwrap();
     path
 }
+
+/// Lays out the fixtures and `tests/golden/full.kdl` (the manifest that uses every node) in
+/// `root` and builds it there with a fake mod_wasm.so and a private compiled-code cache; fails
+/// the test with the CLI's stderr when the build fails. The bundle is `root/bundle`; returns the
+/// fake mod_wasm.so it named.
+pub fn build_full_manifest(root: &Path) -> PathBuf {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    write_fixtures(root);
+    std::fs::write(root.join("other.wasm"), other_wasm()).unwrap();
+    std::fs::copy(golden.join("full.kdl"), root.join("app.kdl")).unwrap();
+    // Host folders are written as canonical paths: the link shows up as `data`.
+    std::os::unix::fs::symlink("data", root.join("link-to-data")).unwrap();
+    let so = fake_mod_wasm_so(root);
+    let out = std::process::Command::new(bin())
+        .current_dir(root)
+        .env(CACHE_ENV, root.join("compiled"))
+        .args(["build", "app.kdl", "--quiet", "--mod-wasm-so"])
+        .arg(&so)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    so
+}
