@@ -13,8 +13,9 @@ using the equivalent directive, and asserts that
 Left out, because the manifest cannot express them (each is written one way only in a manifest):
 - access modes other than `ro`/`rw` (`WasmMapDir /g /h rx`): the manifest says `readonly=#true|#false`;
 - flag spellings (`WasmEnableCGI on`, `off`, `maybe`): manifest flags are KDL booleans `#true`/`#false`;
-- several arguments in one `WasmArg a b c` or `WasmModuleLimits a=1 b=2` line: the manifest writes
-  one `arg` node per argument, and `module-limits` properties are checked one by one (both covered);
+- several arguments in one `WasmArg a b c`, `WasmAllowOutbound a b` or `WasmModuleLimits a=1 b=2`
+  line: the manifest writes one `arg` (`allow-outbound`) node per argument, and `module-limits`
+  properties are checked one by one (all covered);
 - Apache's own config syntax (`${VAR}` expansion, `\\` line continuation, unquoted words with
   spaces): the manifest refuses `${` and control characters, and quotes every value it writes.
 """
@@ -91,6 +92,27 @@ CASES: list[Case] = [
     route('map-dir "/data" "@DIR@/missing"', 'WasmMapDir "/data" "@DIR@/missing"'),
     route('dir "@DIR@" readonly=#true', 'WasmDir "@DIR@" ro'),
     route('dir "@DIR@"', 'WasmDir "@DIR@"'),
+    # WasmAllowOutbound: one destination per node (several per `WasmAllowOutbound` line are left
+    # out, as for `WasmArg`); no scheme, path or wildcard, a port from 1 to 65535.
+    *(
+        route(f'allow-outbound "{v}"', f'WasmAllowOutbound "{v}"')
+        for v in (
+            "api.example.com",
+            "API.Example.com",
+            "127.0.0.1:8080",
+            "[::1]:81",
+            "localhost:65535",
+            "http://api.example.com",
+            "api.example.com/v1",
+            "*.example.com",
+            "x:0",
+            "x:70000",
+            "x:",
+            "[zz]",
+            "a..b",
+            "",
+        )
+    ),
     # WasmEngineOptLevel.
     *(
         engine(f'opt-level "{v}"', f'WasmEngineOptLevel "{v}"')

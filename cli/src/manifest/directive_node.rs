@@ -56,6 +56,7 @@ fn arguments(kind: ValueKind) -> &'static [&'static str] {
         ValueKind::Count { .. } => &["whole number"],
         ValueKind::OptLevel => &["level"],
         ValueKind::ModuleLimit => &[],
+        ValueKind::Outbound => &["host[:port]"],
     }
 }
 
@@ -81,6 +82,7 @@ pub fn refusal(kind: ValueKind) -> (&'static str, &'static str) {
         ValueKind::OptLevel => ("manifest::opt-level", "not an opt-level"),
         ValueKind::Env => ("manifest::env-name", "bad name"),
         ValueKind::ModuleLimit => ("manifest::limit-value", "not a usable limit"),
+        ValueKind::Outbound => ("manifest::outbound", "not a host[:port]"),
         ValueKind::Path
         | ValueKind::Text
         | ValueKind::Name

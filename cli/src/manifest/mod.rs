@@ -162,6 +162,10 @@ pub struct RouteSettings {
     pub memory_limit: Option<String>,
     /// `output-limit` -> `WasmOutputLimit` (as written; validated).
     pub output_limit: Option<String>,
+    /// `allow-outbound HOST[:PORT]` -> `WasmAllowOutbound` (in order, as written; validated):
+    /// where a component may send HTTP requests. Absent from locks written before it existed.
+    #[serde(default)]
+    pub allow_outbound: Vec<String>,
 }
 
 /// A `dir` setting: a host folder preopened at the same path.

@@ -507,7 +507,8 @@ impl<'a> Parser<'a> {
     }
 
     /// A node inside `route { }`: a per-directory directive. Those that add a value (`arg`,
-    /// `env`, `dir`, `map-dir`) repeat; those that set one appear at most once per route.
+    /// `env`, `dir`, `map-dir`, `allow-outbound`) repeat; those that set one appear at most once
+    /// per route.
     fn route_child(
         &mut self,
         node: &KdlNode,
@@ -579,6 +580,7 @@ fn store_route(
         "timeout" => settings.timeout = Some(value.text(0)),
         "memory-limit" => settings.memory_limit = Some(value.text(0)),
         "output-limit" => settings.output_limit = Some(value.text(0)),
+        "allow-outbound" => settings.allow_outbound.push(value.text(0)),
         _ => unreachable!("route node `{name}` has no place in RouteSettings (see tests)"),
     }
 }
@@ -653,6 +655,7 @@ mod tests {
             ValueKind::Count { .. } => "64",
             ValueKind::OptLevel => "\"none\"",
             ValueKind::ModuleLimit => "functions=50000",
+            ValueKind::Outbound => "\"api.example.com:8443\"",
         }
     }
 
@@ -690,6 +693,7 @@ mod tests {
         assert_eq!(s.timeout.as_deref(), Some("2mi"));
         assert_eq!(s.memory_limit.as_deref(), Some("64M"));
         assert_eq!(s.output_limit.as_deref(), Some("64M"));
+        assert_eq!(s.allow_outbound, ["api.example.com:8443"]);
         assert_eq!(m.routes[0].host_dirs.len(), 2);
     }
 
@@ -741,6 +745,67 @@ mod tests {
                 "{node} {value}: {problems:#?}"
             );
         }
+    }
+
+    fn route_with(children: &str) -> String {
+        format!(
+            "app \"t\"\nmodule \"m\" source=\"m.wasm\"\nroute \"/\" module=\"m\" {{\n{children}}}\n"
+        )
+    }
+
+    #[test]
+    fn allow_outbound_repeats_and_keeps_each_destination_as_written() {
+        let (m, problems) = parse_text(&route_with(
+            "    allow-outbound \"api.example.com\"\n    allow-outbound \"127.0.0.1:8080\"\n    allow-outbound \"[::1]:81\"\n    allow-outbound \"API.Example.com:443\"\n",
+        ));
+        assert!(problems.is_empty(), "{problems:#?}");
+        assert_eq!(
+            m.routes[0].settings.allow_outbound,
+            [
+                "api.example.com",
+                "127.0.0.1:8080",
+                "[::1]:81",
+                "API.Example.com:443"
+            ]
+        );
+        // None by default.
+        let (m, _) = parse_text(&route_with(""));
+        assert!(m.routes[0].settings.allow_outbound.is_empty());
+    }
+
+    #[test]
+    fn a_bad_outbound_destination_is_refused_at_its_value_in_the_validators_words() {
+        for bad in [
+            "http://x",
+            "x:0",
+            "*.example.com",
+            "x:70000",
+            "x/y",
+            "[zz]",
+            "a..b",
+            "x:",
+        ] {
+            let text = route_with(&format!("    allow-outbound \"{bad}\"\n"));
+            let (m, problems) = parse_text(&text);
+            assert_eq!(problems.len(), 1, "{bad}: {problems:#?}");
+            let p = &problems[0];
+            assert_eq!(p.code, "manifest::outbound", "{bad}");
+            let why = directives::parse("WasmAllowOutbound", &[bad]).unwrap_err();
+            assert_eq!(p.message, format!("bad `allow-outbound`: {why}"), "{bad}");
+            let at = &text[p.span.offset()..p.span.offset() + p.span.len()];
+            assert_eq!(at.trim(), format!("\"{bad}\""), "{bad}: label on {at:?}");
+            assert!(p.help.as_deref().unwrap().contains("HOST[:PORT]"), "{p:#?}");
+            assert!(m.routes[0].settings.allow_outbound.is_empty(), "{bad}");
+        }
+        // One destination per node, a string each.
+        let (_, problems) = parse_text(&route_with(
+            "    allow-outbound \"a.example\" \"b.example\"\n",
+        ));
+        assert_eq!(problems[0].code, "manifest::arguments", "{problems:#?}");
+        let (_, problems) = parse_text(&route_with("    allow-outbound 443\n"));
+        assert_eq!(problems[0].code, "manifest::type", "{problems:#?}");
+        let (_, problems) = parse_text(&route_with("    allow-outbound \"\"\n"));
+        assert_eq!(problems[0].code, "manifest::empty-value", "{problems:#?}");
     }
 
     #[test]
