@@ -1,6 +1,7 @@
 # mod-wasm build: the Rust workspace (runtime cdylib + CLI), the Apache module, the Wasm samples.
 #
 #   make            build everything (release profile; `make PROFILE=debug` for a quicker build)
+#   make components the WebAssembly components of the samples and tests (build/components/)
 #   make test       build, then run every test (Rust unit/integration tests + the e2e suite)
 #   make up         build, then serve the demo (samples/demo) with Apache on 127.0.0.1:8080
 #   make deb        build, then the Debian packages libapache2-mod-wasm and mod-wasm in build/deb/
@@ -22,9 +23,9 @@ WASM := $(patsubst samples/c/%.c,$(BUILD)/wasm/%.wasm,$(SAMPLE_C)) \
         $(patsubst tests/modules/%.c,$(BUILD)/wasm/%.wasm,$(TEST_C)) \
         $(patsubst tests/modules/%.wat,$(BUILD)/wasm/%.wasm,$(TEST_WAT))
 
-.PHONY: all rust mod_wasm wasm test test-rust test-e2e up python deb lint docs clean
+.PHONY: all rust mod_wasm wasm components test test-rust test-e2e up python deb lint docs clean
 
-all: rust mod_wasm wasm
+all: rust mod_wasm wasm components
 
 rust:
 	cargo build --workspace $(CARGO_PROFILE_FLAG)
@@ -59,6 +60,59 @@ $(BUILD)/wasm/%.wasm: tests/modules/%.c
 $(BUILD)/wasm/%.wasm: tests/modules/%.wat
 	@mkdir -p $(dir $@)
 	wat2wasm -o $@ $<
+
+# Components, in build/components/ (never committed):
+# - wasi:cli/command components: preview 1 command modules of build/wasm/ wrapped with wasmtime 48's
+#   command adapter by tools/adapt-p1 (COMMAND_COMPONENTS: the C hello and cgi_echo samples, and the
+#   test modules that trap, loop, grab memory, flood output, exit with a code, write to stderr);
+# - wasi:http/proxy components: Python apps built by componentize-py (scripts/fetch-componentize-py.sh,
+#   pinned, cached in build/tools) against the WIT of the wasmtime-wasi-http crate the runtime uses
+#   (scripts/wit-dir.sh). Their CPython is pre-initialised: the app's imports run at build time.
+COMPONENTS := $(BUILD)/components
+ADAPT_P1 := $(TARGET_DIR)/adapt-p1
+COMPONENTIZE_PY := $(BUILD)/tools/componentize-py/componentize-py
+# Touched once the fetch script has verified the install; inside the install folder, so a reinstall
+# (or removing the folder) takes it away too.
+COMPONENTIZE_PY_STAMP := $(BUILD)/tools/componentize-py/.make-stamp
+COMMAND_COMPONENTS := $(patsubst %,$(COMPONENTS)/%.wasm,hello cgi_echo trap loop memgrab flood exit3_before stderr)
+PYTHON_HTTP_SRC := samples/python-http/app.py samples/python-http/http_io.py
+HTTP_PROBE_SRC := tests/components/http_probe.py
+PYTHON_COMPONENTS := $(COMPONENTS)/python-http.wasm $(COMPONENTS)/http_probe.wasm
+
+components: $(COMMAND_COMPONENTS) $(PYTHON_COMPONENTS)
+
+# cargo decides whether adapt-p1 is out of date (a no-op build leaves the binary's time alone, so
+# the components are not remade for nothing). `make rust` builds it too, as a workspace member.
+$(ADAPT_P1): tools/adapt-p1/Cargo.toml tools/adapt-p1/src/main.rs
+	cargo build -p adapt-p1 $(CARGO_PROFILE_FLAG)
+
+$(COMPONENTS)/%.wasm: $(BUILD)/wasm/%.wasm $(ADAPT_P1)
+	@mkdir -p $(dir $@)
+	$(ADAPT_P1) $< $@
+
+# Re-run when the script (its pin) changes, and the Python components with it; the script reinstalls
+# only when the install is not the pinned one.
+$(COMPONENTIZE_PY_STAMP): scripts/fetch-componentize-py.sh
+	scripts/fetch-componentize-py.sh >/dev/null
+	touch $@
+
+# $(call componentize_py,MODULE,SOURCES): builds the wasi:http/proxy component $@ from the Python
+# module MODULE. The sources are copied to a folder of their own first: the build-time interpreter
+# writes __pycache__ next to what it imports, and that must not land in the source tree.
+define componentize_py
+	@rm -rf $@.src && mkdir -p $@.src
+	cp $(2) $@.src/
+	wit="$$(scripts/wit-dir.sh)" && $(COMPONENTIZE_PY) -d "$$wit" -w wasi:http/proxy \
+		componentize -p $@.src $(1) -o $@.tmp
+	@rm -rf $@.src
+	mv -f $@.tmp $@
+endef
+
+$(COMPONENTS)/python-http.wasm: $(PYTHON_HTTP_SRC) $(COMPONENTIZE_PY_STAMP)
+	$(call componentize_py,app,$(PYTHON_HTTP_SRC))
+
+$(COMPONENTS)/http_probe.wasm: $(HTTP_PROBE_SRC) $(COMPONENTIZE_PY_STAMP)
+	$(call componentize_py,http_probe,$(HTTP_PROBE_SRC))
 
 test: all test-rust test-e2e
 
