@@ -81,8 +81,8 @@ pub enum Command {
         after_help = "Examples:\n  mod-wasm pull                       # every oci:// module of ./app.kdl\n  mod-wasm pull app.kdl --update      # re-resolve every tag\n  mod-wasm pull app.kdl --update py   # re-resolve one module"
     )]
     Pull(PullArgs),
-    /// Push a .wasm module (CNCF Wasm artifact layout), or a whole bundle (--bundle), to an OCI
-    /// registry.
+    /// Push a .wasm module or component (CNCF Wasm artifact layout), or a whole bundle (--bundle), to
+    /// an OCI registry.
     #[command(
         after_help = "Examples:\n  mod-wasm push build/hello.wasm oci://localhost:5000/wasm/hello:1.0 --insecure localhost:5000\n  mod-wasm push hello.wasm oci://registry.example/wasm/hello:1.0 --legacy-media-types\n  mod-wasm push --bundle bundle/ oci://registry.example/fleet/myapp:canary   # prints the digest"
     )]

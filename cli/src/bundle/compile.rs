@@ -1,8 +1,8 @@
 //! Precompiling modules into the bundle, in parallel.
 //!
-//! Every module is read once (a regular file within the module-size limit), checked against
-//! its digest and the compile limits before anything is compiled, and written from those very
-//! bytes. Compiled code is taken only from the CLI's own cache ([`super::cache`]), verified
+//! Every module (a core module or a component) is read once (a regular file within the
+//! module-size limit), checked against its digest, its kind and the compile limits before
+//! anything is compiled, and written from those very bytes. Compiled code is taken only from the CLI's own cache ([`super::cache`]), verified
 //! against its sidecar and this engine; a `.cwasm` found in the output folder is never read.
 //! Modules sharing a digest are compiled once.
 
@@ -20,7 +20,7 @@ use wasmtime::Engine;
 use super::cache::CompiledCache;
 use super::files;
 use super::layout::BundleLayout;
-use crate::sources::local::{LocalError, read_module};
+use crate::sources::local::{LocalError, WasmKind, read_module, wasm_kind};
 
 /// One module to put into `modules/`.
 #[derive(Clone, Debug)]
@@ -40,6 +40,8 @@ pub struct Outcome {
     pub name: String,
     /// SHA-256 of its `.cwasm`.
     pub cwasm_sha256: String,
+    /// Core module or component.
+    pub kind: WasmKind,
     /// True when compiled in this build, false when taken from the cache or another module.
     pub compiled: bool,
 }
@@ -92,8 +94,9 @@ fn io(name: &str) -> impl FnOnce(std::io::Error) -> CompileError + '_ {
     }
 }
 
-/// Reads a job's bytes, checks them against its digest and the limits.
-fn read_checked(job: &Job, limits: &ModuleLimits) -> Result<Vec<u8>, CompileError> {
+/// Reads a job's bytes, checks them against its digest, tells a core module from a component,
+/// and checks the limits (the walk counts every core module nested in a component).
+fn read_checked(job: &Job, limits: &ModuleLimits) -> Result<(Vec<u8>, WasmKind), CompileError> {
     let bytes = read_module(&job.wasm_path, limits).map_err(|e| match e {
         LocalError::TooLarge { size, cap, .. } => CompileError::Limit {
             name: job.name.clone(),
@@ -118,8 +121,12 @@ fn read_checked(job: &Job, limits: &ModuleLimits) -> Result<Vec<u8>, CompileErro
             source: std::io::Error::other("the file changed while building"),
         });
     }
+    let kind = wasm_kind(&bytes).map_err(|reason| CompileError::Invalid {
+        name: job.name.clone(),
+        reason,
+    })?;
     match check_module(&bytes, limits) {
-        Ok(_) => Ok(bytes),
+        Ok(_) => Ok((bytes, kind)),
         Err(error @ LimitError::Exceeded { .. }) => Err(CompileError::Limit {
             name: job.name.clone(),
             error,
@@ -142,7 +149,7 @@ impl Compiler<'_> {
     ) -> Result<Vec<Outcome>, CompileError> {
         // Every module is read and checked before anything is compiled.
         let mut first_of_digest: HashMap<&str, usize> = HashMap::new();
-        let mut wasm: Vec<Option<Vec<u8>>> = vec![None; jobs.len()];
+        let mut wasm: Vec<Option<(Vec<u8>, WasmKind)>> = vec![None; jobs.len()];
         let mut copies = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
             if let Some(&first) = first_of_digest.get(job.sha256.as_str()) {
@@ -155,7 +162,9 @@ impl Compiler<'_> {
         let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; jobs.len()]);
         let mut to_compile = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
-            let Some(bytes) = &wasm[i] else { continue };
+            let Some((bytes, kind)) = &wasm[i] else {
+                continue;
+            };
             files::write_file(&out.wasm(&job.name), bytes).map_err(io(&job.name))?;
             match self.cache.and_then(|c| c.get(self.engine, &job.sha256)) {
                 Some((image, meta)) => {
@@ -163,6 +172,7 @@ impl Compiler<'_> {
                     outcomes.lock().expect("outcomes")[i] = Some(Outcome {
                         name: job.name.clone(),
                         cwasm_sha256: meta.cwasm_sha256,
+                        kind: *kind,
                         compiled: false,
                     });
                     progress.inc(1);
@@ -182,8 +192,8 @@ impl Compiler<'_> {
                             break;
                         }
                         progress.set_message(jobs[i].name.clone());
-                        let bytes = wasm[i].as_deref().expect("read above");
-                        match self.compile_one(&jobs[i], bytes, out) {
+                        let (bytes, kind) = wasm[i].as_ref().expect("read above");
+                        match self.compile_one(&jobs[i], bytes, *kind, out) {
                             Ok(outcome) => outcomes.lock().expect("outcomes")[i] = Some(outcome),
                             Err(e) => {
                                 failure.lock().expect("failure").get_or_insert(e);
@@ -213,8 +223,11 @@ impl Compiler<'_> {
         &self,
         job: &Job,
         wasm: &[u8],
+        kind: WasmKind,
         out: &BundleLayout,
     ) -> Result<Outcome, CompileError> {
+        // The runtime's precompile: `Engine::precompile_component` for a component,
+        // `precompile_module` for a core module.
         let image = match precompile(self.engine, wasm, &BundleLayout::wasm_file_name(&job.name)) {
             Ok(image) => image,
             Err(wasm_runtime::RuntimeError::Compile { reason, .. }) => {
@@ -234,6 +247,7 @@ impl Compiler<'_> {
         Ok(Outcome {
             name: job.name.clone(),
             cwasm_sha256: meta.cwasm_sha256,
+            kind,
             compiled: true,
         })
     }
@@ -269,6 +283,7 @@ fn copy_module(
     Ok(Outcome {
         name: job.name.clone(),
         cwasm_sha256: done.cwasm_sha256.clone(),
+        kind: done.kind,
         compiled: false,
     })
 }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::RouteSettings;
+use crate::sources::local::WasmKind;
 
 /// The lock's format tag.
 pub const LOCK_FORMAT: &str = "mod-wasm-bundle/1";
@@ -55,8 +56,12 @@ pub struct LockedModule {
     pub name: String,
     /// `source=` as written in the manifest.
     pub source: String,
-    /// `file` or `oci`.
+    /// Where it came from: `file` or `oci`.
     pub kind: String,
+    /// What it is: `module` (a core module) or `component`. Locks written before components
+    /// were accepted hold core modules only.
+    #[serde(default = "core_module")]
+    pub wasm_kind: WasmKind,
     /// The pinned origin: absolute path, or `oci://REGISTRY/REPO@sha256:…`.
     pub resolved: String,
     /// SHA-256 of the `.wasm`.
@@ -78,4 +83,35 @@ pub struct LockedRoute {
     pub module: String,
     /// Settings, one field per directive.
     pub settings: RouteSettings,
+}
+
+fn core_module() -> WasmKind {
+    WasmKind::Module
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lock written before components and `allow-outbound`: every module a core module, no
+    /// route allowing outbound HTTP.
+    #[test]
+    fn a_lock_from_before_components_reads_as_core_modules() {
+        let lock: BundleLock = serde_json::from_str(
+            r#"{"format":"mod-wasm-bundle/1","app":"a","manifest":"/m/app.kdl","runtime_version":"0.1.0",
+                "engine":{"opt_level":"speed","pooling":true,"pooling_max_instances":0,"cache_dir":null,
+                          "compatibility":"00"},
+                "modules":[{"name":"hello","source":"hello.wasm","kind":"file","resolved":"/m/hello.wasm",
+                            "sha256":"11","wasm":"modules/hello.wasm","cwasm":"modules/hello.cwasm",
+                            "cwasm_sha256":"22"}],
+                "routes":[{"path":"/hello","module":"hello",
+                           "settings":{"args":[],"env":[],"dirs":[],"map_dirs":[]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(lock.modules[0].kind, "file");
+        assert_eq!(lock.modules[0].wasm_kind, WasmKind::Module);
+        assert!(lock.routes[0].settings.allow_outbound.is_empty());
+        let again = serde_json::to_value(&lock).unwrap();
+        assert_eq!(again["modules"][0]["wasm_kind"], "module");
+    }
 }

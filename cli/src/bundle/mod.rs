@@ -341,6 +341,7 @@ fn bundle_lock(
                     .map(ModuleSource::kind)
                     .unwrap_or("file")
                     .into(),
+                wasm_kind: outcome.kind,
                 resolved: source.pinned.clone(),
                 sha256: source.sha256.clone(),
                 wasm: BundleLayout::wasm_entry(&decl.name.value),

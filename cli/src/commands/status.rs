@@ -336,7 +336,8 @@ mod tests {
         let doc: StatusDoc = serde_json::from_str(
             r#"{"generation":2,"release":"bundle-0123456789ab","started":"2026-11-28T05:00:00Z",
                 "instances_in_use":1,
-                "modules":[{"path":"/b/modules/hello.cwasm","sha256":"0123456789abcdef","kind":"module","precompiled":true}],
+                "modules":[{"path":"/b/modules/hello.cwasm","sha256":"0123456789abcdef","kind":"module","precompiled":true},
+                           {"path":"/b/modules/api.wasm","sha256":"fedcba9876543210","kind":"component","precompiled":false}],
                 "routes":[{"route":"/hello","server":"127.0.0.1:8080","sha256":"01","requests":4,
                            "responses":{"2xx":3,"3xx":0,"4xx":0,"5xx":1},"traps":1,"timeouts":0,
                            "time_us":{"sum":2000,"max":1500}},
@@ -353,6 +354,11 @@ mod tests {
         );
         assert!(
             text.contains("0123456789ab  module     precompiled  /b/modules/hello.cwasm"),
+            "{text}"
+        );
+        // "component" is the longest kind: the columns after it stay aligned.
+        assert!(
+            text.contains("fedcba987654  component  compiled     /b/modules/api.wasm"),
             "{text}"
         );
         let row = text.lines().find(|l| l.starts_with("/hello")).unwrap();

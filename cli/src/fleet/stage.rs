@@ -238,6 +238,7 @@ pub fn stage(
     lock.engine.compatibility = compatibility;
     for (m, outcome) in lock.modules.iter_mut().zip(&outcomes) {
         m.cwasm_sha256 = outcome.cwasm_sha256.clone();
+        m.wasm_kind = outcome.kind;
     }
     // Written as `mod-wasm build` writes it: the same bytes when this host compiled the same
     // code with the same engine.

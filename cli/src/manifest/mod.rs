@@ -199,6 +199,8 @@ pub struct RouteDecl {
     pub settings: RouteSettings,
     /// Host folders of `dir` and `map-dir` (absolute), to check they exist.
     pub host_dirs: Vec<Spanned<PathBuf>>,
+    /// The name of its first `allow-outbound` node, if it has one.
+    pub outbound: Option<SourceSpan>,
     /// Span of the whole node.
     pub span: SourceSpan,
 }
@@ -337,6 +339,7 @@ pub fn check_text(path: &Path, text: String) -> Checked {
     if !problems.iter().any(|p| parse::FATAL.contains(&p.code)) {
         problems.extend(validate::validate(&manifest));
         problems.extend(validate::check_files(&manifest, &mut local));
+        problems.extend(validate::outbound_of_core_modules(&manifest, &local));
         problems.extend(host_dirs::resolve(&mut manifest));
     }
     problems.sort_by_key(|p| p.span.offset());

@@ -497,11 +497,16 @@ impl<'a> Parser<'a> {
         for child in node.iter_children() {
             self.route_child(child, scope, &mut settings, &mut host_dirs);
         }
+        let outbound = node
+            .iter_children()
+            .find(|c| c.name().value() == "allow-outbound")
+            .map(|c| c.name().span());
         Some(RouteDecl {
             path: path?,
             module: module?,
             settings,
             host_dirs,
+            outbound,
             span: node.span(),
         })
     }

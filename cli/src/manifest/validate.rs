@@ -11,7 +11,7 @@ use super::suggest::did_you_mean;
 use crate::problem::Problem;
 use wasm_runtime::module_limits::LimitError;
 
-use crate::sources::local::{self, LocalError};
+use crate::sources::local::{self, LocalError, WasmKind};
 use crate::sources::{ModuleSource, ResolvedSource};
 
 /// Problems that need the whole manifest.
@@ -205,7 +205,7 @@ pub fn check_files(m: &Manifest, resolved: &mut BTreeMap<String, ResolvedSource>
             Err(LocalError::NotWasm { reason, .. }) => problems.push(Problem::error(
                 "manifest::not-wasm",
                 format!(
-                    "`{}` is not a WebAssembly module: {reason}",
+                    "`{}` is not a WebAssembly module or component: {reason}",
                     module.source_text
                 ),
                 module.source_span,
@@ -244,6 +244,36 @@ pub fn check_files(m: &Manifest, resolved: &mut BTreeMap<String, ResolvedSource>
         }
     }
     problems
+}
+
+/// Warnings for routes that allow outbound HTTP but run a core module (known for local files):
+/// only a component can send HTTP requests (`wasi:http/outgoing-handler`), so the setting does
+/// nothing there.
+pub fn outbound_of_core_modules(
+    m: &Manifest,
+    resolved: &BTreeMap<String, ResolvedSource>,
+) -> Vec<Problem> {
+    m.routes
+        .iter()
+        .filter_map(|route| {
+            let span = route.outbound?;
+            let module = &route.module.value;
+            let kind = resolved.get(module)?.kind?;
+            (kind == WasmKind::Module).then(|| {
+                Problem::warning(
+                    "manifest::outbound-unused",
+                    format!(
+                        "route `{}` allows outbound HTTP, but module `{module}` is a core module, which cannot send HTTP requests",
+                        route.path.value
+                    ),
+                    span,
+                    "has no effect",
+                )
+                .with_related(route.module.span, "a core module (WASI preview 1)")
+                .with_help("only a component (wasi:http) makes outgoing requests; remove `allow-outbound` or run a component")
+            })
+        })
+        .collect()
 }
 
 const LIMIT_HELP: &str = "raise it in the manifest: engine { module-limits KEY=VALUE } \

@@ -1,5 +1,5 @@
 //! Local module files: read (a regular file, within the module-size limit), recognise as a
-//! WebAssembly core module, check against the compile limits, hash.
+//! WebAssembly core module or component, check against the compile limits, hash.
 
 use std::path::Path;
 
@@ -49,7 +49,7 @@ pub enum LocalError {
         /// Which limit, the module's value and the limit.
         error: LimitError,
     },
-    /// It is not a WebAssembly core module.
+    /// It is not a WebAssembly core module or component.
     #[error("`{path}` is not a WebAssembly module: {reason}")]
     NotWasm {
         /// The file.
@@ -82,12 +82,10 @@ pub fn read_module(path: &Path, limits: &ModuleLimits) -> Result<Vec<u8>, LocalE
 pub fn resolve(path: &Path, limits: &ModuleLimits) -> Result<ResolvedSource, LocalError> {
     let shown = path.display().to_string();
     let bytes = read_module(path, limits)?;
-    if let Some(reason) = not_wasm_reason(&bytes) {
-        return Err(LocalError::NotWasm {
-            path: shown,
-            reason,
-        });
-    }
+    let kind = wasm_kind(&bytes).map_err(|reason| LocalError::NotWasm {
+        path: shown.clone(),
+        reason,
+    })?;
     if let Err(error @ LimitError::Exceeded { .. }) = check_module(&bytes, limits) {
         return Err(LocalError::OverLimit { path: shown, error });
     }
@@ -95,29 +93,62 @@ pub fn resolve(path: &Path, limits: &ModuleLimits) -> Result<ResolvedSource, Loc
         path: path.to_path_buf(),
         sha256: sha256_hex(&bytes),
         pinned: path.display().to_string(),
+        kind: Some(kind),
     })
 }
 
-/// Why `bytes` are not a WebAssembly core module, or `None` when they look like one.
-pub fn not_wasm_reason(bytes: &[u8]) -> Option<String> {
+/// What a WebAssembly binary is: a core module (a WASI preview 1 command) or a component
+/// (`wasi:http/incoming-handler` or `wasi:cli/run`). The server tells them apart the same way,
+/// from the binary, and reports the kind in wasm-status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WasmKind {
+    /// A core module: preamble `\0asm 01 00 00 00`.
+    Module,
+    /// A component: preamble `\0asm 0d 00 01 00` (version 13, layer 1).
+    Component,
+}
+
+impl WasmKind {
+    /// `module` or `component`, as `bundle.lock` and wasm-status write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WasmKind::Module => "module",
+            WasmKind::Component => "component",
+        }
+    }
+}
+
+impl std::fmt::Display for WasmKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kind of WebAssembly binary `bytes` start as, or why they are not one this runtime runs.
+pub fn wasm_kind(bytes: &[u8]) -> Result<WasmKind, String> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
         if bytes.starts_with(b"\x7fELF") {
-            return Some(
+            return Err(
                 "it is native code (a precompiled .cwasm?); give the .wasm it came from".into(),
             );
         }
         if bytes.starts_with(b"(module") || bytes.starts_with(b"(component") {
-            return Some("it is WebAssembly text (WAT); compile it with wat2wasm first".into());
+            return Err(
+                "it is WebAssembly text (WAT); compile it first (wat2wasm, or wasm-tools parse)"
+                    .into(),
+            );
         }
-        return Some("it does not start with the `\\0asm` magic number".into());
+        return Err("it does not start with the `\\0asm` magic number".into());
     }
     match bytes[4..8] {
-        [1, 0, 0, 0] => None,
-        [_, _, 1, 0] => Some(
-            "it is a WebAssembly component; mod_wasm runs core modules (WASI preview 1 commands)"
-                .into(),
-        ),
-        _ => Some("unknown WebAssembly binary version".into()),
+        [1, 0, 0, 0] => Ok(WasmKind::Module),
+        [0x0d, 0, 1, 0] => Ok(WasmKind::Component),
+        [version, 0, 1, 0] => Err(format!(
+            "it is a WebAssembly component in a pre-release encoding (version {version:#04x}); \
+             rebuild it with current tools (component version 0x0d)"
+        )),
+        _ => Err("unknown WebAssembly binary version".into()),
     }
 }
 
@@ -126,20 +157,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recognises_modules_and_strangers() {
-        assert_eq!(not_wasm_reason(b"\0asm\x01\0\0\0"), None);
+    fn recognises_modules_components_and_strangers() {
+        assert_eq!(wasm_kind(b"\0asm\x01\0\0\0"), Ok(WasmKind::Module));
+        assert_eq!(wasm_kind(b"\0asm\x0d\0\x01\0"), Ok(WasmKind::Component));
+        let component = wat::parse_str("(component)").unwrap();
+        assert_eq!(wasm_kind(&component), Ok(WasmKind::Component));
+        assert_eq!(WasmKind::Component.to_string(), "component");
         assert!(
-            not_wasm_reason(b"\x7fELF\x02\x01\x01\0")
-                .unwrap()
+            wasm_kind(b"\x7fELF\x02\x01\x01\0")
+                .unwrap_err()
                 .contains("native")
         );
-        assert!(not_wasm_reason(b"(module)").unwrap().contains("WAT"));
+        assert!(wasm_kind(b"(module)").unwrap_err().contains("WAT"));
+        assert!(wasm_kind(b"(component)").unwrap_err().contains("WAT"));
         assert!(
-            not_wasm_reason(b"\0asm\x0d\0\x01\0")
-                .unwrap()
-                .contains("component")
+            wasm_kind(b"\0asm\x0a\0\x01\0")
+                .unwrap_err()
+                .contains("pre-release")
         );
-        assert!(not_wasm_reason(b"hi").is_some());
+        assert!(wasm_kind(b"\0asm\x02\0\0\0").is_err());
+        assert!(wasm_kind(b"hi").is_err());
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub struct ResolvedSource {
     /// What to record in `bundle.lock` as the pinned origin: the absolute path for files,
     /// `oci://REGISTRY/REPO@sha256:MANIFEST_DIGEST` for OCI modules.
     pub pinned: String,
+    /// Core module or component, when known (local files: from checking them; OCI modules: once
+    /// compiled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<local::WasmKind>,
 }
 
 /// Why a `source=` value could not be parsed.

@@ -160,6 +160,7 @@ pub fn resolve_with(
                 path: m.path,
                 sha256: m.entry.layer_digest.hex().to_string(),
                 pinned,
+                kind: None,
             },
         );
         outcome.entries.insert(m.name, m.entry);

@@ -14,6 +14,18 @@ pub fn other_wasm() -> Vec<u8> {
     wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "_start")))"#).unwrap()
 }
 
+/// A small valid WebAssembly component: a core module instantiated inside it and one lifted
+/// export (`answer: func() -> u32`).
+pub fn component_wasm() -> Vec<u8> {
+    wat::parse_str(
+        r#"(component
+            (core module $m (func (export "f") (result i32) i32.const 42))
+            (core instance $i (instantiate $m))
+            (func (export "answer") (result u32) (canon lift (core func $i "f"))))"#,
+    )
+    .expect("component assembles")
+}
+
 /// Writes the fixtures the broken-manifest corpus refers to into `dir`: `ok.wasm`,
 /// `notwasm.wasm` (text), `hello.wat`, and a `data/` folder.
 pub fn write_fixtures(dir: &Path) {
@@ -55,6 +67,7 @@ pub fn build_full_manifest(root: &Path) -> PathBuf {
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     write_fixtures(root);
     std::fs::write(root.join("other.wasm"), other_wasm()).unwrap();
+    std::fs::write(root.join("api.wasm"), component_wasm()).unwrap();
     std::fs::copy(golden.join("full.kdl"), root.join("app.kdl")).unwrap();
     // Host folders are written as canonical paths: the link shows up as `data`.
     std::os::unix::fs::symlink("data", root.join("link-to-data")).unwrap();
