@@ -1,5 +1,6 @@
-//! Push: a `.wasm` file as an OCI artifact. The default is the CNCF Wasm layout (config
-//! `application/vnd.wasm.config.v0+json` with `os` `wasip1`, one `application/wasm` layer);
+//! Push: a `.wasm` file (a core module or a component) as an OCI artifact. The default is the
+//! CNCF Wasm layout (config `application/vnd.wasm.config.v0+json` with `os` `wasip1` for a core
+//! module, `wasip2` for a component, one `application/wasm` layer);
 //! `Layout::Legacy` writes the wasm-to-oci layout for registries that reject the CNCF one.
 //! Manifests carry no timestamp, so pushing the same module twice yields the same digest.
 
@@ -123,6 +124,7 @@ mod tests {
     use crate::media::{Parsed, parse_manifest};
 
     const MODULE: &[u8] = b"\0asm\x01\0\0\0";
+    const COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
 
     #[test]
     fn both_layouts_parse_back_as_wasm_artifacts() {
@@ -138,11 +140,17 @@ mod tests {
         let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
         assert_eq!(config["os"], "wasip1");
         assert_eq!(config["architecture"], "wasm");
+        // A component targets WASI 0.2.
+        let (config, _, layer) = artifact(COMPONENT, Layout::Cncf);
+        let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+        assert_eq!(config["os"], "wasip2");
+        assert_eq!(layer, CNCF_WASM_LAYER);
     }
 
     #[test]
     fn not_wasm_is_refused() {
         assert!(check_wasm(std::path::Path::new("x"), b"#!/bin/sh\n").is_err());
         assert!(check_wasm(std::path::Path::new("x"), MODULE).is_ok());
+        assert!(check_wasm(std::path::Path::new("x"), COMPONENT).is_ok());
     }
 }

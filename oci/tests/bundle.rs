@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Env, Registry, read, wasm_module};
+use common::{Env, Registry, read, wasm_component, wasm_module};
 use mod_wasm_oci::bundle::{BUNDLE_ARTIFACT_TYPE, TITLE_ANNOTATION};
 use mod_wasm_oci::{BundleModule, Digest, Error, OciReference, PrivateKey, PublicKey};
 
@@ -21,6 +21,11 @@ fn modules(tag: &str) -> Vec<BundleModule> {
         BundleModule {
             title: "echo.wasm".into(),
             bytes: wasm_module(&format!("echo {tag}")),
+        },
+        // Components travel as `application/wasm` layers like core modules.
+        BundleModule {
+            title: "api.wasm".into(),
+            bytes: wasm_component(&format!("api {tag}")),
         },
     ]
 }
@@ -106,12 +111,12 @@ fn push_pull_tag_round_trip() {
             l["annotations"][TITLE_ANNOTATION].as_str().unwrap()
         })
         .collect();
-    assert_eq!(titles, ["hello.wasm", "echo.wasm"]);
+    assert_eq!(titles, ["hello.wasm", "echo.wasm", "api.wasm"]);
 
     let pinned = reference.with_digest(pushed.manifest_digest.clone());
     let pulled = client.pull_bundle(&pinned).unwrap();
     assert_eq!(pulled.config, LOCK);
-    assert_eq!(pulled.layers.len(), 2);
+    assert_eq!(pulled.layers.len(), 3);
     for ((layer, path), module) in pulled.layers.iter().zip(modules("v1")) {
         assert_eq!(layer.title, module.title);
         assert_eq!(read(path), module.bytes);

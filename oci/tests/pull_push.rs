@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Env, Registry, read, wasm_module};
+use common::{Env, Registry, read, wasm_component, wasm_module};
 use mod_wasm_oci::{
     Error, Layout, LockFile, ModuleRequest, OciReference, ResolveOptions, Update, no_progress,
 };
@@ -112,6 +112,75 @@ fn legacy_push_layout_is_pulled_with_its_media_type() {
         "application/vnd.wasm.content.layer.v1+wasm"
     );
     assert_eq!(read(&res.modules[0].path), wasm);
+}
+
+/// A component (`\0asm 0d 00 01 00`): pushed from a file in the CNCF layout with `os` `wasip2`
+/// (a core module is `wasip1`), and in the legacy layout; pulled back byte for byte from both.
+#[test]
+fn a_component_round_trips_in_both_layouts() {
+    let registry = Registry::start();
+    let env = Env::new();
+    let client = env.client();
+    let component = wasm_component("round trip");
+    assert_eq!(&component[4..8], &[0x0d, 0x00, 0x01, 0x00]);
+    let file = env.dir.path().join("api.wasm");
+    std::fs::write(&file, &component).unwrap();
+
+    for (tag, layout, layer_type, os) in [
+        ("cncf", Layout::Cncf, "application/wasm", Some("wasip2")),
+        (
+            "legacy",
+            Layout::Legacy,
+            "application/vnd.wasm.content.layer.v1+wasm",
+            None,
+        ),
+    ] {
+        let reference = registry.reference(&format!("wasm/api:{tag}"));
+        let pushed = client.push_file(&file, &reference, layout).unwrap();
+        assert_eq!(pushed.layer_digest, mod_wasm_oci::Digest::of(&component));
+        // What the registry stores: the manifest names one layer of the component's digest, and
+        // the CNCF config says which WASI the artifact targets.
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&read(&registry.blob_file(&pushed.manifest_digest))).unwrap();
+        assert_eq!(
+            manifest["layers"].as_array().unwrap().len(),
+            1,
+            "{manifest}"
+        );
+        assert_eq!(manifest["layers"][0]["mediaType"], layer_type);
+        assert_eq!(
+            manifest["layers"][0]["digest"],
+            pushed.layer_digest.to_string()
+        );
+        if let Some(os) = os {
+            let config_digest: mod_wasm_oci::Digest = manifest["config"]["digest"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let config: serde_json::Value =
+                serde_json::from_slice(&read(&registry.blob_file(&config_digest))).unwrap();
+            assert_eq!(config["os"], os, "{config}");
+            assert_eq!(config["architecture"], "wasm");
+            assert_eq!(
+                config["layerDigests"],
+                serde_json::json!([pushed.layer_digest.to_string()])
+            );
+        }
+
+        let res = client
+            .resolve(
+                &[request("api", &reference)],
+                None,
+                &ResolveOptions::default(),
+                &no_progress,
+            )
+            .unwrap();
+        let m = &res.modules[0];
+        assert_eq!(m.entry.media_type, layer_type);
+        assert_eq!(m.entry.manifest_digest, pushed.manifest_digest);
+        assert_eq!(read(&m.path), component, "{tag}");
+    }
 }
 
 #[test]

@@ -179,6 +179,18 @@ pub fn wasm_module(tag: &str) -> Vec<u8> {
     .expect("valid WAT")
 }
 
+/// A real Wasm component (a core module instantiated inside it, one lifted export); `tag` makes
+/// each one distinct.
+pub fn wasm_component(tag: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(component
+            (core module $m (memory 1) (data (i32.const 0) "{tag}") (func (export "f") (result i32) i32.const 7))
+            (core instance $i (instantiate $m))
+            (func (export "seven") (result u32) (canon lift (core func $i "f"))))"#
+    ))
+    .expect("valid component WAT")
+}
+
 /// A client with its own cache, no credentials (a config file that does not exist), or those
 /// of `docker_config`.
 pub struct Env {
