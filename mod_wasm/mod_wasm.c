@@ -84,6 +84,7 @@ typedef struct {
     apr_uint64_t timeout_ms;       /* 0 unset */
     apr_uint64_t memory_limit;
     apr_uint64_t output_limit;
+    apr_array_header_t *outbound;  /* const char *: WasmAllowOutbound host[:port] */
 } wasm_dir_conf;
 
 /* Server-wide engine settings (meaningful in the main server only). */
@@ -122,6 +123,7 @@ static void *merge_wasm_dir_config(apr_pool_t *p, void *basev, void *addv)
     conf->module = add->module ? add->module : base->module;
     conf->root = add->root ? add->root : base->root;
     conf->args = add->args ? add->args : base->args;
+    conf->outbound = add->outbound ? add->outbound : base->outbound;
     conf->env = add->env ? add->env : base->env;
     conf->dirs = add->dirs ? add->dirs : base->dirs;
     conf->cgi = add->cgi != -1 ? add->cgi : base->cgi;
@@ -232,6 +234,17 @@ static const char *add_arg(cmd_parms *cmd, void *mconfig, const char *arg)
     wasm_dir_conf *conf = mconfig;
     note_location(cmd, conf);
     APR_ARRAY_PUSH(own_list(cmd->pool, &conf->args, sizeof(const char *)), const char *) = arg;
+    return NULL;
+}
+
+static const char *add_outbound(cmd_parms *cmd, void *mconfig, const char *dest)
+{
+    wasm_dir_conf *conf = mconfig;
+    const char *err = CHECK1(cmd, NULL, dest);
+    if (err) {
+        return err;
+    }
+    APR_ARRAY_PUSH(own_list(cmd->pool, &conf->outbound, sizeof(const char *)), const char *) = dest;
     return NULL;
 }
 
@@ -418,6 +431,9 @@ static const command_rec wasm_cmds[] = {
                   "linear memory limit per request, e.g. 64M (default 256M)"),
     AP_INIT_TAKE1("WasmOutputLimit", set_limit, LIMIT_FIELD(output_limit), OR_ALL,
                   "response body limit per request, e.g. 16M (default 1G)"),
+    AP_INIT_ITERATE("WasmAllowOutbound", add_outbound, NULL, OR_ALL,
+                    "outgoing HTTP a component may make: host[:port] (no port: 80 and 443); "
+                    "default none"),
     AP_INIT_TAKE1("WasmEngineOptLevel", set_opt_level, NULL, RSRC_CONF,
                   "Cranelift optimisation: none, speed or speed-and-size (default speed)"),
     AP_INIT_FLAG("WasmPooling", set_pooling, NULL, RSRC_CONF,
@@ -775,6 +791,38 @@ static wasm_headers_answer_t write_headers(void *vctx, const char *buf, size_t l
     return WASM_HEADERS_CONTINUE;
 }
 
+/* A wasi:http handler's response head, already checked by the runtime (status 200-599, no
+ * control bytes, no hop-by-hop fields): no CGI parsing, repeated fields kept. */
+static wasm_headers_answer_t write_head(void *vctx, int status, const wasm_pair_t *fields,
+                                        size_t nfields)
+{
+    wasm_request_ctx *ctx = vctx;
+    request_rec *r = ctx->r;
+    apr_off_t length;
+    size_t i;
+
+    r->status = status;
+    /* A status Apache has no reason phrase for (418, 299, ...) would be sent as 500. */
+    if (atoi(ap_get_status_line(status)) != status) {
+        r->status_line = apr_psprintf(r->pool, "%d Status %d", status, status);
+    }
+    for (i = 0; i < nfields; i++) {
+        const char *name = fields[i].name, *value = fields[i].value;
+        if (!strcasecmp(name, "Content-Type")) {
+            ap_set_content_type(r, apr_pstrdup(r->pool, value));
+        }
+        else if (!strcasecmp(name, "Content-Length")) {
+            if (apr_strtoff(&length, value, NULL, 10) == APR_SUCCESS && length >= 0) {
+                ap_set_content_length(r, length);
+            }
+        }
+        else {
+            apr_table_add(r->headers_out, name, value);
+        }
+    }
+    return WASM_HEADERS_CONTINUE;
+}
+
 static int write_body(void *vctx, const char *buf, size_t len)
 {
     wasm_request_ctx *ctx = vctx;
@@ -881,13 +929,13 @@ static void add_pair(apr_array_header_t *arr, const char *name, const char *valu
     pair->value = value;
 }
 
-/* The module's environment: CGI variables (when on), then the route's WasmEnv. */
-static apr_array_header_t *build_env(request_rec *r, wasm_dir_conf *conf)
+/* The module's environment: CGI variables (when on, for commands), then the route's WasmEnv. */
+static apr_array_header_t *build_env(request_rec *r, wasm_dir_conf *conf, int cgi)
 {
     apr_array_header_t *env = apr_array_make(r->pool, 48, sizeof(wasm_pair_t));
     int i;
 
-    if (conf->cgi == 1) {
+    if (cgi) {
         const apr_array_header_t *elts;
         const apr_table_entry_t *e;
         size_t loc_len = conf->location ? strlen(conf->location) : 0;
@@ -921,6 +969,31 @@ static apr_array_header_t *build_env(request_rec *r, wasm_dir_conf *conf)
     return env;
 }
 
+/* A wasi:http handler's request: method, path with query as sent, scheme, authority and every
+ * header field (the runtime builds the incoming-request; no CGI variables). */
+static void set_http_head(request_rec *r, wasm_request_t *req)
+{
+    const apr_array_header_t *elts = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)elts->elts;
+    apr_array_header_t *headers = apr_array_make(r->pool, elts->nelts + 1, sizeof(wasm_pair_t));
+    const char *host = apr_table_get(r->headers_in, "Host");
+    int i;
+
+    for (i = 0; i < elts->nelts; i++) {
+        if (e[i].key && e[i].val) {
+            add_pair(headers, e[i].key, e[i].val);
+        }
+    }
+    req->method = r->method;
+    req->path_with_query = apr_uri_unparse(r->pool, &r->parsed_uri, APR_URI_UNP_OMITSITEPART);
+    req->scheme = ap_http_scheme(r);
+    req->authority = host && *host ? host
+                                   : apr_psprintf(r->pool, "%s:%u", ap_get_server_name_for_url(r),
+                                                  ap_get_server_port(r));
+    req->headers = (const wasm_pair_t *)headers->elts;
+    req->nheaders = (size_t)headers->nelts;
+}
+
 static int status_for_failure(const wasm_outcome_t *outcome, const wasm_request_ctx *ctx)
 {
     switch (outcome->status) {
@@ -945,6 +1018,7 @@ static int wasm_handle_request(request_rec *r, wasm_dir_conf *conf, wasm_request
     wasm_request_t req;
     wasm_io_t io;
     apr_array_header_t *env;
+    wasm_module_kind_t kind;
 
     memset(ctx, 0, sizeof(*ctx));
     ctx->r = r;
@@ -961,7 +1035,13 @@ static int wasm_handle_request(request_rec *r, wasm_dir_conf *conf, wasm_request
     if (conf->dirs && conf->dirs->nelts && !req.dirs) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    env = build_env(r, conf);
+    kind = wasm_module_kind(conf->module->handle);
+    env = build_env(r, conf, conf->cgi == 1 && kind != WASM_KIND_HTTP_COMPONENT);
+    if (kind == WASM_KIND_HTTP_COMPONENT) {
+        set_http_head(r, &req);
+    }
+    req.outbound = conf->outbound ? (const char *const *)conf->outbound->elts : NULL;
+    req.noutbound = conf->outbound ? (size_t)conf->outbound->nelts : 0;
     req.module = conf->module->handle;
     req.entry_point = conf->entry_point;
     req.argv0 = conf->module->path[0] ? ap_strrchr_c(conf->module->path, '/') : NULL;
@@ -984,6 +1064,7 @@ static int wasm_handle_request(request_rec *r, wasm_dir_conf *conf, wasm_request
     io.log_stderr = log_stderr;
     io.flush = flush_body;
     io.log_notice = log_notice;
+    io.write_head = write_head;
 
     wasm_runtime_run(runtime, &req, &io, outcome);
     return OK;

@@ -35,6 +35,8 @@ fn measure(rt: &Runtime, path: &std::path::Path, budget: Duration) -> (f64, u64)
             cgi: false,
             map_cgi_filenames: false,
             limits: Limits::default(),
+            http: None,
+            outbound: Vec::new(),
         };
         let outcome = rt.run(&req, &mut io);
         assert_eq!(outcome.status, RunStatus::Ok, "{}", outcome.message());

@@ -233,6 +233,14 @@ typedef struct {
     int (*flush)(void *ctx);
     /** A notice about this request from the runtime (NUL-terminated). May be NULL. */
     void (*log_notice)(void *ctx, const char *message);
+    /**
+     * wasi:http handlers only: the response status (200-599) and its `nfields` header fields, in
+     * order, repeated names kept, already checked (token names, no control bytes in values,
+     * no hop-by-hop or framing fields; at most one Content-Length, which the body then matches).
+     * Called at most once, before any write_body. Answers as write_headers.
+     */
+    wasm_headers_answer_t (*write_head)(void *ctx, int status, const wasm_pair_t *fields,
+                                        size_t nfields);
 } wasm_io_t;
 
 /** One request: which module, and what the route grants it. All borrowed for the call. */
@@ -259,6 +267,20 @@ typedef struct {
     uint64_t timeout_ms;
     uint64_t memory_limit;
     uint64_t output_limit;
+    /**
+     * The request head, for wasi:http handlers (wasm_module_kind() WASM_KIND_HTTP_COMPONENT;
+     * method NULL for other kinds): method, path with query as the client sent it, scheme
+     * (`http`/`https`), authority (`host[:port]`) and every request header field in order.
+     */
+    const char *method;
+    const char *path_with_query;
+    const char *scheme;
+    const char *authority;
+    const wasm_pair_t *headers;
+    size_t nheaders;
+    /** WasmAllowOutbound destinations (`host[:port]`): outgoing HTTP a component may make. */
+    const char *const *outbound;
+    size_t noutbound;
 } wasm_request_t;
 
 /** How a request ended. */
@@ -305,7 +327,9 @@ typedef struct {
 /**
  * Runs one request to completion on the calling thread: a fresh instance of the module with
  * its own WASI context, stdin from io->read_body, stdout through io->write_headers/write_body
- * (streamed in chunks, never buffered whole), stderr to io->log_stderr.
+ * (streamed in chunks, never buffered whole), stderr to io->log_stderr. A wasi:http handler
+ * reads its body through io->read_body as it asks, answers through io->write_head and
+ * io->write_body, and its stdout and stderr go to io->log_stderr.
  */
 void wasm_runtime_run(const wasm_runtime_t *rt, const wasm_request_t *req, const wasm_io_t *io,
                       wasm_outcome_t *outcome);
@@ -355,6 +379,19 @@ char *wasm_status_render(const wasm_runtime_t *rt, wasm_status_format_t format,
 
 /** Frees a string returned by this API. NULL is allowed. */
 void wasm_string_free(char *s);
+
+/** How a loaded module is served, told from its binary. */
+typedef enum {
+    /** A core module: a WASI preview 1 command (CGI on stdout with WasmEnableCGI). */
+    WASM_KIND_MODULE = 0,
+    /** A component exporting wasi:http/incoming-handler: the request head is passed as is. */
+    WASM_KIND_HTTP_COMPONENT = 1,
+    /** A component exporting wasi:cli/run: as a preview 1 command. */
+    WASM_KIND_COMMAND_COMPONENT = 2
+} wasm_module_kind_t;
+
+/** The kind of `module` (NULL: WASM_KIND_MODULE). */
+wasm_module_kind_t wasm_module_kind(const wasm_module_t *module);
 
 /** The module's SHA-256 (64 hex digits), owned by the module. */
 const char *wasm_module_sha256(const wasm_module_t *module);

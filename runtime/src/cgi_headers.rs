@@ -23,6 +23,12 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// Whether a response field (lower-case name) frames the response or the connection, which is
+/// Apache's job: hop-by-hop fields, `Transfer-Encoding`, `Proxy-*`. Such fields are dropped.
+pub fn is_framing_field(lower_name: &str) -> bool {
+    HOP_BY_HOP.contains(&lower_name) || lower_name.starts_with("proxy-")
+}
+
 /// Where the header block ends in `buf`, if it does: the length of the block including the
 /// empty line that ends it (`\n\n`, `\r\n\r\n` or a mix).
 pub fn find_header_end(buf: &[u8]) -> Option<usize> {
@@ -180,7 +186,7 @@ pub fn filter_header_block(block: &[u8]) -> Result<FilteredHeaders, HeaderError>
         let value = String::from_utf8_lossy(&line[colon + 1..])
             .trim()
             .to_string();
-        if HOP_BY_HOP.contains(&name.as_str()) || name.starts_with("proxy-") {
+        if is_framing_field(&name) {
             out.dropped
                 .push(String::from_utf8_lossy(&line[..colon]).into_owned());
             continue;
@@ -205,11 +211,16 @@ pub fn filter_header_block(block: &[u8]) -> Result<FilteredHeaders, HeaderError>
     Ok(out)
 }
 
+/// Whether `code` is a status a response may end with (final, 200 to 599).
+pub fn is_final_status(code: u16) -> bool {
+    (200..=599).contains(&code)
+}
+
 fn check_status(value: &str) -> Result<(), HeaderError> {
     let code = value.split_ascii_whitespace().next().unwrap_or("");
     let ok = code.len() == 3
         && code.bytes().all(|b| b.is_ascii_digit())
-        && code.parse::<u16>().is_ok_and(|c| (200..=599).contains(&c));
+        && code.parse::<u16>().is_ok_and(is_final_status);
     if ok {
         Ok(())
     } else {

@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 
 use crate::engine::OptLevel;
 use crate::module_limits::ModuleLimits;
+use crate::outbound::Destination;
 use crate::units::{parse_duration, parse_size};
 
 /// Default `WasmTimeout`, in milliseconds.
@@ -95,6 +96,8 @@ pub enum ValueKind {
     Dir,
     /// One compile limit `key=value`.
     ModuleLimit,
+    /// One outbound destination `host[:port]`.
+    Outbound,
 }
 
 /// A default, rendered for the docs the way a person would write it.
@@ -303,6 +306,17 @@ pub static DIRECTIVES: &[Directive] = &[
         doc: "response body limit per request, e.g. 16M (default 1G)",
     },
     Directive {
+        name: "WasmAllowOutbound",
+        context: Context::Directory,
+        arity: Arity::Iterate,
+        syntax: "host[:port]…",
+        value: ValueKind::Outbound,
+        default: DefaultValue::Text("none"),
+        manifest: ManifestKey::Route("allow-outbound"),
+        manifest_form: "`\"HOST[:PORT]\"`, one node per destination",
+        doc: "outgoing HTTP a component may make: host[:port] (no port: 80 and 443); default none",
+    },
+    Directive {
         name: "WasmEngineOptLevel",
         context: Context::Server,
         arity: Arity::Take1,
@@ -457,6 +471,7 @@ impl Directive {
                 access_mode(args.get(1).copied())
             }
             ValueKind::ModuleLimit => ModuleLimits::default().apply_setting(first).map(|()| 0),
+            ValueKind::Outbound => Destination::parse(first).map(|_| 0),
         }
     }
 }

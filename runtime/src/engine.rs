@@ -62,6 +62,13 @@ pub const DEFAULT_POOLING_MAX_INSTANCES: u32 = 128;
 /// Largest number of entries a pooled table may hold (interpreters have large tables).
 const POOLED_TABLE_ELEMENTS: usize = 200_000;
 
+/// Core instances one component may hold (and so reserved per request slot).
+const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+/// Linear memories reserved per request slot (a component may define more than one).
+const MEMORIES_PER_SLOT: u32 = 2;
+/// Tables reserved per request slot.
+const TABLES_PER_SLOT: u32 = 8;
+
 /// Every setting that shapes the engine. Fields not listed here are fixed by this crate.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EngineSettings {
@@ -114,9 +121,14 @@ pub fn wasmtime_config(settings: &EngineSettings, pooling: bool) -> Config {
     if pooling {
         let n = settings.effective_max_instances();
         let mut pool = wasmtime::PoolingAllocationConfig::default();
-        pool.total_core_instances(n)
-            .total_memories(n)
-            .total_tables(n)
+        // A component holds several core instances (an interpreter built by componentize-py:
+        // its libraries, the WASI adapter and shims), memories and tables; a core module one of
+        // each. Slots are sized so that every request slot can run such a component.
+        pool.total_component_instances(n)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+            .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+            .total_memories(n.saturating_mul(MEMORIES_PER_SLOT))
+            .total_tables(n.saturating_mul(TABLES_PER_SLOT))
             // Each request runs on a fiber (so a blocked host call can be abandoned at its
             // deadline): one stack per instance slot.
             .total_stacks(n)

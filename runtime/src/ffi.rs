@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::compiled::ModuleKind;
 use crate::engine::{EngineSettings, OptLevel};
 use crate::host_io::{BodyReadError, ClientGone, HeadersAnswer, HostIo};
+use crate::http_handler::HttpHead;
 use crate::loader::check_module_file;
 use crate::mapped_dir::MappedDir;
 use crate::module_limits::ModuleLimits;
@@ -66,6 +68,8 @@ pub struct wasm_io_t {
     pub log_stderr: Option<unsafe extern "C" fn(*mut c_void, *const c_char, usize)>,
     pub flush: Option<unsafe extern "C" fn(*mut c_void) -> c_int>,
     pub log_notice: Option<unsafe extern "C" fn(*mut c_void, *const c_char)>,
+    pub write_head:
+        Option<unsafe extern "C" fn(*mut c_void, c_int, *const wasm_pair_t, usize) -> c_int>,
 }
 
 /// `wasm_request_t`.
@@ -85,7 +89,20 @@ pub struct wasm_request_t {
     pub timeout_ms: u64,
     pub memory_limit: u64,
     pub output_limit: u64,
+    pub method: *const c_char,
+    pub path_with_query: *const c_char,
+    pub scheme: *const c_char,
+    pub authority: *const c_char,
+    pub headers: *const wasm_pair_t,
+    pub nheaders: usize,
+    pub outbound: *const *const c_char,
+    pub noutbound: usize,
 }
+
+/// `wasm_module_kind_t` values.
+pub const WASM_KIND_MODULE: c_int = 0;
+pub const WASM_KIND_HTTP_COMPONENT: c_int = 1;
+pub const WASM_KIND_COMMAND_COMPONENT: c_int = 2;
 
 /// `wasm_outcome_t`.
 #[repr(C)]
@@ -443,6 +460,34 @@ impl HostIo for CallbackIo<'_> {
             _ => HeadersAnswer::Abort,
         }
     }
+    fn write_head(&mut self, status: u16, fields: &[(String, String)]) -> HeadersAnswer {
+        let Some(write) = self.0.write_head else {
+            return HeadersAnswer::Abort;
+        };
+        // Checked fields hold no NUL; a CString per name and value, valid for the call.
+        let owned: Vec<(CString, CString)> = fields
+            .iter()
+            .filter_map(|(n, v)| {
+                Some((
+                    CString::new(n.as_str()).ok()?,
+                    CString::new(v.as_str()).ok()?,
+                ))
+            })
+            .collect();
+        let pairs: Vec<wasm_pair_t> = owned
+            .iter()
+            .map(|(n, v)| wasm_pair_t {
+                name: n.as_ptr(),
+                value: v.as_ptr(),
+            })
+            .collect();
+        // SAFETY: the host's callback with `pairs.len()` borrowed pairs.
+        match unsafe { write(self.0.ctx, c_int::from(status), pairs.as_ptr(), pairs.len()) } {
+            0 => HeadersAnswer::Continue,
+            1 => HeadersAnswer::DiscardBody,
+            _ => HeadersAnswer::Abort,
+        }
+    }
     fn write_body(&mut self, bytes: &[u8]) -> Result<(), ClientGone> {
         let Some(write) = self.0.write_body else {
             return Ok(());
@@ -565,6 +610,28 @@ pub unsafe extern "C" fn wasm_runtime_run(
             }
         }
         let nonzero = |v: u64| (v != 0).then_some(v);
+        let headers = unsafe { pairs(req.headers, req.nheaders) };
+        let head_text = |p: *const c_char| unsafe { text(p) }.unwrap_or(Cow::Borrowed(""));
+        let (method, path, scheme, authority) = (
+            head_text(req.method),
+            head_text(req.path_with_query),
+            head_text(req.scheme),
+            head_text(req.authority),
+        );
+        let http = (!method.is_empty()).then(|| HttpHead {
+            method: &method,
+            path_with_query: &path,
+            scheme: &scheme,
+            authority: &authority,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.as_ref(), v.as_ref()))
+                .collect(),
+        });
+        let outbound: Vec<Cow<str>> = unsafe { slice(req.outbound, req.noutbound) }
+            .iter()
+            .filter_map(|&a| unsafe { text(a) })
+            .collect();
         let request = Request {
             module,
             entry_point: &entry,
@@ -579,6 +646,8 @@ pub unsafe extern "C" fn wasm_runtime_run(
                 memory: nonzero(req.memory_limit),
                 output: nonzero(req.output_limit),
             },
+            http,
+            outbound: outbound.iter().map(|o| o.as_ref()).collect(),
         };
         let mut host = CallbackIo(io);
         Ok(rt.run(&request, &mut host))
@@ -727,6 +796,20 @@ pub unsafe extern "C" fn wasm_string_free(s: *mut c_char) {
     if !s.is_null() {
         // SAFETY: a string from wasm_status_render, freed once.
         drop(unsafe { CString::from_raw(s) });
+    }
+}
+
+/// `wasm_module_kind()`: how the module is served.
+///
+/// # Safety
+/// `module` is NULL or a module handed out by `wasm_runtime_load_module`, still owned by its runtime.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wasm_module_kind(module: *const LoadedModule) -> c_int {
+    // SAFETY: per the header.
+    match unsafe { module.as_ref() }.map(|m| m.code.kind()) {
+        Some(ModuleKind::HttpComponent) => WASM_KIND_HTTP_COMPONENT,
+        Some(ModuleKind::CommandComponent) => WASM_KIND_COMMAND_COMPONENT,
+        _ => WASM_KIND_MODULE,
     }
 }
 

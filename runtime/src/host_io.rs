@@ -31,6 +31,9 @@ pub trait HostIo {
     fn read_body(&mut self, buf: &mut [u8], time_left: Duration) -> Result<usize, BodyReadError>;
     /// CGI mode: the complete, checked header block, once, before any body.
     fn write_headers(&mut self, block: &[u8]) -> HeadersAnswer;
+    /// wasi:http handlers: the response status and header fields, checked
+    /// ([`crate::response_head`]), repeated ones kept in order; once, before any body.
+    fn write_head(&mut self, status: u16, fields: &[(String, String)]) -> HeadersAnswer;
     /// Response body bytes.
     fn write_body(&mut self, bytes: &[u8]) -> Result<(), ClientGone>;
     /// One line of the module's stderr, without its newline.
@@ -55,6 +58,8 @@ pub struct MemoryIo {
     pub body_pos: usize,
     /// The header block received (CGI mode).
     pub headers: Option<Vec<u8>>,
+    /// The status and fields received (wasi:http handlers).
+    pub head: Option<(u16, Vec<(String, String)>)>,
     /// What to answer to the header block.
     pub headers_answer: Option<HeadersAnswer>,
     /// Every body chunk received, in order.
@@ -86,6 +91,10 @@ impl HostIo for MemoryIo {
     }
     fn write_headers(&mut self, block: &[u8]) -> HeadersAnswer {
         self.headers = Some(block.to_vec());
+        self.headers_answer.unwrap_or(HeadersAnswer::Continue)
+    }
+    fn write_head(&mut self, status: u16, fields: &[(String, String)]) -> HeadersAnswer {
+        self.head = Some((status, fields.to_vec()));
         self.headers_answer.unwrap_or(HeadersAnswer::Continue)
     }
     fn write_body(&mut self, bytes: &[u8]) -> Result<(), ClientGone> {

@@ -8,6 +8,8 @@
 
 pub mod atomic_file;
 pub mod cgi_headers;
+pub mod compiled;
+pub mod component_state;
 pub mod digest;
 pub mod directives;
 pub mod engine;
@@ -15,13 +17,16 @@ pub mod epoch;
 pub mod error;
 pub mod ffi;
 pub mod host_io;
+pub mod http_handler;
 pub mod loader;
 pub mod mapped_dir;
 pub mod module_limits;
 pub mod native_trust;
+pub mod outbound;
 pub mod precompiled;
 pub mod request;
 pub mod request_state;
+pub mod response_head;
 pub mod runtime;
 pub mod signals;
 pub mod status;

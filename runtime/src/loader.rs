@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use wasmtime::{Engine, Module};
+use wasmtime::Engine;
 
 use crate::atomic_file::write_atomic;
+use crate::compiled::Compiled;
 use crate::digest::sha256_hex;
 use crate::error::RuntimeError;
 use crate::module_limits::{ModuleLimits, check_module};
@@ -82,21 +83,17 @@ impl Runtime {
         path: &Path,
         key: String,
         digest: String,
-        module: Module,
+        compiled: Compiled,
         origin: LoadOrigin,
     ) -> Result<Arc<LoadedModule>, RuntimeError> {
-        let pre = self
-            .linker()
-            .instantiate_pre(&module)
-            .map_err(|e| RuntimeError::Link {
-                path: path.display().to_string(),
-                reason: format!("{e:#}"),
-            })?;
+        let code = self.link(compiled).map_err(|reason| RuntimeError::Link {
+            path: path.display().to_string(),
+            reason,
+        })?;
         let loaded = Arc::new(LoadedModule {
             digest_c: std::ffi::CString::new(digest.as_str()).unwrap_or_default(),
             digest,
-            module,
-            pre,
+            code,
             origin,
             path: path.display().to_string(),
         });
@@ -134,7 +131,7 @@ impl Runtime {
         })?;
         let started = Instant::now();
         let module =
-            Module::from_binary(self.engine(), bytes).map_err(|e| RuntimeError::Compile {
+            Compiled::from_binary(self.engine(), bytes).map_err(|e| RuntimeError::Compile {
                 path: path.display().to_string(),
                 reason: format!("{e:#}"),
             })?;
@@ -172,12 +169,13 @@ impl Runtime {
                 }
                 // SAFETY: the image's digest matches the sidecar written with it, and the sidecar's
                 // compatibility hash matches this engine.
-                let module = unsafe { Module::deserialize(self.engine(), image) }.map_err(|e| {
-                    RuntimeError::PrecompiledRefused {
-                        path: path.display().to_string(),
-                        reason: format!("{e:#}"),
-                    }
-                })?;
+                let module =
+                    unsafe { Compiled::deserialize(self.engine(), image) }.map_err(|e| {
+                        RuntimeError::PrecompiledRefused {
+                            path: path.display().to_string(),
+                            reason: format!("{e:#}"),
+                        }
+                    })?;
                 self.log(
                     LogLevel::Notice,
                     &format!(
@@ -224,7 +222,7 @@ impl Runtime {
         Some(dir.join(format!("{digest}.cwasm")))
     }
 
-    fn load_cached(&self, digest: &str) -> Option<Module> {
+    fn load_cached(&self, digest: &str) -> Option<Compiled> {
         let cwasm = self.cache_path(digest)?;
         let image = fs::read(&cwasm).ok()?;
         let run_uid = self.load_policy().run_uid;
@@ -244,7 +242,7 @@ impl Runtime {
             return None;
         }
         // SAFETY: digest and compatibility verified against the sidecar written with the image.
-        match unsafe { Module::deserialize(self.engine(), &image) } {
+        match unsafe { Compiled::deserialize(self.engine(), &image) } {
             Ok(module) => Some(module),
             Err(e) => {
                 self.log(
@@ -256,7 +254,7 @@ impl Runtime {
         }
     }
 
-    fn write_cache(&self, digest: &str, module: &Module) {
+    fn write_cache(&self, digest: &str, module: &Compiled) {
         let Some(cwasm) = self.cache_path(digest) else {
             return;
         };
@@ -308,6 +306,15 @@ fn validation_engine() -> Result<&'static Engine, RuntimeError> {
         .map_err(|e| RuntimeError::Engine(e.clone()))
 }
 
+/// Validates a component's binary without compiling it (what wasmtime's own compile checks first).
+fn validate_component(bytes: &[u8]) -> Result<(), String> {
+    let features = wasmparser::WasmFeatures::default() | wasmparser::WasmFeatures::COMPONENT_MODEL;
+    wasmparser::Validator::new_with_features(features)
+        .validate_all(bytes)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, RuntimeError> {
     fs::read(path).map_err(|source| RuntimeError::Io {
         path: path.display().to_string(),
@@ -328,9 +335,17 @@ pub fn check_module_file(path: &Path, limits: &ModuleLimits) -> Result<(), Runti
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        return Module::validate(validation_engine()?, &bytes).map_err(|e| RuntimeError::NotWasm {
-            path: path.display().to_string(),
-            reason: format!("{e:#}"),
+        if wasmparser::Parser::is_component(&bytes) {
+            return validate_component(&bytes).map_err(|reason| RuntimeError::NotWasm {
+                path: path.display().to_string(),
+                reason,
+            });
+        }
+        return wasmtime::Module::validate(validation_engine()?, &bytes).map_err(|e| {
+            RuntimeError::NotWasm {
+                path: path.display().to_string(),
+                reason: format!("{e:#}"),
+            }
         });
     }
     if Engine::detect_precompiled(&bytes).is_some() {

@@ -219,12 +219,15 @@ pub fn precompile(
     wasm: &[u8],
     path_for_errors: &str,
 ) -> Result<Vec<u8>, RuntimeError> {
-    engine
-        .precompile_module(wasm)
-        .map_err(|e| RuntimeError::Compile {
-            path: path_for_errors.to_string(),
-            reason: format!("{e:#}"),
-        })
+    let compiled = if wasmparser::Parser::is_component(wasm) {
+        engine.precompile_component(wasm)
+    } else {
+        engine.precompile_module(wasm)
+    };
+    compiled.map_err(|e| RuntimeError::Compile {
+        path: path_for_errors.to_string(),
+        reason: format!("{e:#}"),
+    })
 }
 
 /// Compiles `wasm` and writes `cwasm_path` and its sidecar atomically (the sidecar last).

@@ -2,13 +2,22 @@
 
 use std::time::{Duration, Instant};
 
-use wasmtime::{PoolConcurrencyLimitError, Store, StoreLimitsBuilder, Trap, UpdateDeadline};
-use wasmtime_wasi::p1::WasiP1Ctx;
+use std::sync::Arc;
+
+use wasmtime::{
+    InstancePre, PoolConcurrencyLimitError, ResourceLimiter, Store, StoreLimits,
+    StoreLimitsBuilder, Trap, UpdateDeadline,
+};
+use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
+use crate::compiled::Code;
+use crate::component_state::ComponentState;
 use crate::directives::{DEFAULT_MEMORY_LIMIT, DEFAULT_OUTPUT_LIMIT, DEFAULT_TIMEOUT_MS};
 use crate::host_io::HostIo;
+use crate::http_handler::HttpHead;
 use crate::mapped_dir::MappedDir;
+use crate::outbound::OutboundPolicy;
 use crate::request_state::RequestState;
 use crate::runtime::{LoadedModule, Runtime};
 use crate::status::Outcome as CountedAs;
@@ -46,6 +55,10 @@ pub struct Request<'a> {
     pub map_cgi_filenames: bool,
     /// Limits.
     pub limits: Limits,
+    /// The request line and header fields, for a wasi:http handler (`None`: not needed).
+    pub http: Option<HttpHead<'a>>,
+    /// Outgoing HTTP destinations allowed (`WasmAllowOutbound`), each `host[:port]`.
+    pub outbound: Vec<&'a str>,
 }
 
 /// How a request ended.
@@ -150,10 +163,23 @@ impl Runtime {
             .timeout
             .unwrap_or(Duration::from_millis(DEFAULT_TIMEOUT_MS));
         let deadline = Instant::now() + timeout;
+        // A wasi:http handler's stdout is not the response: only a command's is.
+        let cgi = req.cgi && !matches!(req.module.code, Code::Http(_));
         // SAFETY: `bridge.detach()` runs before `io`'s borrow ends, and the store (which owns
-        // the streams) is dropped inside `run_with`, on this thread.
-        let bridge = unsafe { IoBridge::attach(io, req.cgi, output_limit, deadline) };
-        let (status, memory_limited) = self.run_with(req, &bridge, timeout, deadline);
+        // the streams) is dropped inside the runner, on this thread.
+        let bridge = unsafe { IoBridge::attach(io, cgi, output_limit, deadline) };
+        let run = Run {
+            req,
+            bridge: &bridge,
+            timeout,
+            deadline,
+        };
+        let (status, memory_limited) = match &req.module.code {
+            Code::Core(pre) => self.run_core(&run, pre),
+            Code::Command(pre) => self.run_command(&run, pre),
+            Code::Http(pre) => self.run_http(&run, pre),
+        };
+        let status = run.finish(status);
         let outcome = Outcome {
             status,
             output_started: bridge.output_started(),
@@ -165,27 +191,12 @@ impl Runtime {
         outcome
     }
 
-    fn run_with(
-        &self,
-        req: &Request<'_>,
-        bridge: &IoBridge,
-        timeout: Duration,
-        deadline: Instant,
-    ) -> (RunStatus, bool) {
-        let wasi = match build_wasi(req, bridge) {
-            Ok(wasi) => wasi,
-            Err(why) => return (RunStatus::SetupFailed(why), false),
-        };
-        let memory = req.limits.memory.unwrap_or(DEFAULT_MEMORY_LIMIT);
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(usize::try_from(memory).unwrap_or(usize::MAX))
-            .trap_on_grow_failure(false)
-            .build();
-        let state = RequestState::new(wasi, limits);
-        let mut store = Store::new(self.engine(), state);
-        store.limiter(|state| &mut state.limits);
-        // Checked on every epoch tick against the wall clock, so Wasm code stops at the very
-        // deadline the watchdog and the async timeout use (tick counts drift with sleep jitter).
+    /// A fresh store for one request: the route's memory limit, and Wasm code stopped at the
+    /// very deadline the watchdog and the async timeout use (checked on every epoch tick against
+    /// the wall clock: tick counts drift with sleep jitter).
+    pub(crate) fn new_store<T: LimitedState>(&self, data: T, deadline: Instant) -> Store<T> {
+        let mut store = Store::new(self.engine(), data);
+        store.limiter(|state| state.limiter());
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
@@ -194,10 +205,19 @@ impl Runtime {
                 Ok(UpdateDeadline::Continue(1))
             }
         });
+        store
+    }
 
-        let pre = &req.module.pre;
+    fn run_core(&self, run: &Run<'_>, pre: &InstancePre<RequestState>) -> (RunStatus, bool) {
+        let req = run.req;
+        let wasi = match wasi_builder(req, run.bridge, true) {
+            Ok(mut builder) => builder.build_p1(),
+            Err(why) => return (RunStatus::SetupFailed(why), false),
+        };
+        let state = RequestState::new(wasi, store_limits(req));
+        let mut store = self.new_store(state, run.deadline);
         let entry_point = req.entry_point;
-        let run = async {
+        let result = run.drive(async {
             let instance = pre
                 .instantiate_async(&mut store)
                 .await
@@ -206,24 +226,85 @@ impl Runtime {
                 .get_typed_func::<(), ()>(&mut store, entry_point)
                 .map_err(|_| Failure::NoEntryPoint)?;
             entry.call_async(&mut store, ()).await.map_err(Failure::Run)
-        };
-        let result = {
-            let _armed = watchdog::arm(deadline);
-            wasmtime_wasi::runtime::in_tokio(async {
-                tokio::time::timeout_at(deadline.into(), run)
-                    .await
-                    .unwrap_or(Err(Failure::Deadline))
-            })
-        };
+        });
         let memory_limited = store.data().limits.refused;
         drop(store);
+        (run.verdict(result), memory_limited)
+    }
 
-        let status = match result {
+    fn run_command(&self, run: &Run<'_>, pre: &CommandPre<ComponentState>) -> (RunStatus, bool) {
+        let state = match self.component_state(run, true) {
+            Ok(state) => state,
+            Err(why) => return (RunStatus::SetupFailed(why), false),
+        };
+        let mut store = self.new_store(state, run.deadline);
+        let result = run.drive(async {
+            let command = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(Failure::Instantiate)?;
+            match command.wasi_cli_run().call_run(&mut store).await {
+                Ok(Ok(())) => Ok(()),
+                // `run` returned its error variant: the command failed, as `exit(1)`.
+                Ok(Err(())) => Err(Failure::Run(I32Exit(1).into())),
+                Err(e) => Err(Failure::Run(e)),
+            }
+        });
+        let memory_limited = store.data().limits.refused;
+        drop(store);
+        (run.verdict(result), memory_limited)
+    }
+
+    /// The state of a component request's store: its WASI context (stdio bridged as for
+    /// commands when `stdio`, else stdout and stderr to the log), limits and outbound policy.
+    pub(crate) fn component_state(
+        &self,
+        run: &Run<'_>,
+        stdio: bool,
+    ) -> Result<ComponentState, String> {
+        let req = run.req;
+        let mut builder = wasi_builder(req, run.bridge, stdio)?;
+        let outbound = OutboundPolicy::parse(req.outbound.iter().copied())?;
+        Ok(ComponentState::new(
+            builder.build(),
+            store_limits(req),
+            Arc::new(outbound),
+            run.bridge.clone(),
+        ))
+    }
+}
+
+/// What every runner of one request shares.
+pub(crate) struct Run<'a> {
+    pub(crate) req: &'a Request<'a>,
+    pub(crate) bridge: &'a IoBridge,
+    pub(crate) timeout: Duration,
+    pub(crate) deadline: Instant,
+}
+
+impl Run<'_> {
+    /// Drives `run` on this thread until it ends or the deadline passes.
+    pub(crate) fn drive<T>(
+        &self,
+        run: impl Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
+        let _armed = watchdog::arm(self.deadline);
+        wasmtime_wasi::runtime::in_tokio(async {
+            tokio::time::timeout_at(self.deadline.into(), run)
+                .await
+                .unwrap_or(Err(Failure::Deadline))
+        })
+    }
+
+    /// How a run that ended with `result` is reported.
+    pub(crate) fn verdict(&self, result: Result<(), Failure>) -> RunStatus {
+        let (timeout, deadline) = (self.timeout, self.deadline);
+        match result {
             Ok(()) => RunStatus::Ok,
             Err(Failure::Deadline) => RunStatus::Timeout(timeout),
             Err(Failure::NoEntryPoint) => RunStatus::SetupFailed(format!(
                 "the module exports no function `{}` taking and returning nothing",
-                req.entry_point
+                self.req.entry_point
             )),
             Err(Failure::Instantiate(e)) => {
                 if e.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
@@ -232,6 +313,11 @@ impl Runtime {
                     RunStatus::SetupFailed(format!("{e:#}"))
                 }
             }
+            Err(Failure::Output) => match self.bridge.failure() {
+                Some(failure) => failure_status(failure, timeout, deadline),
+                None => RunStatus::Trap("the response could not be delivered".into()),
+            },
+            Err(Failure::Answer(why)) => RunStatus::Trap(why),
             Err(Failure::Run(e)) => {
                 if let Some(exit) = e.downcast_ref::<I32Exit>() {
                     if exit.0 == 0 {
@@ -239,7 +325,7 @@ impl Runtime {
                     } else {
                         RunStatus::ExitFailure(exit.0)
                     }
-                } else if let Some(failure) = bridge.failure() {
+                } else if let Some(failure) = self.bridge.failure() {
                     failure_status(failure, timeout, deadline)
                 } else if let Some(trap) = e.downcast_ref::<Trap>() {
                     if *trap == Trap::Interrupt {
@@ -254,30 +340,63 @@ impl Runtime {
                     RunStatus::Trap(format!("{e:#}"))
                 }
             }
-        };
-        let status = match status {
+        }
+    }
+
+    /// Ends the output: pending body bytes delivered on success (where a late failure, such as a
+    /// body shorter than its `Content-Length`, still turns the verdict), dropped otherwise.
+    fn finish(&self, status: RunStatus) -> RunStatus {
+        match status {
             RunStatus::Ok => {
-                bridge.finish(true);
-                match bridge.failure() {
-                    Some(failure) => failure_status(failure, timeout, deadline),
+                self.bridge.finish(true);
+                match self.bridge.failure() {
+                    Some(failure) => failure_status(failure, self.timeout, self.deadline),
                     None => RunStatus::Ok,
                 }
             }
             other => {
-                bridge.finish(false);
+                self.bridge.finish(false);
                 other
             }
-        };
-        (status, memory_limited)
+        }
     }
 }
 
+/// A store's data that carries the route's memory limiter.
+pub(crate) trait LimitedState: Send + 'static {
+    fn limiter(&mut self) -> &mut dyn ResourceLimiter;
+}
+
+impl LimitedState for RequestState {
+    fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limits
+    }
+}
+
+impl LimitedState for ComponentState {
+    fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limits
+    }
+}
+
+fn store_limits(req: &Request<'_>) -> StoreLimits {
+    let memory = req.limits.memory.unwrap_or(DEFAULT_MEMORY_LIMIT);
+    StoreLimitsBuilder::new()
+        .memory_size(usize::try_from(memory).unwrap_or(usize::MAX))
+        .trap_on_grow_failure(false)
+        .build()
+}
+
 /// Why the run future ended early.
-enum Failure {
+pub(crate) enum Failure {
     Instantiate(wasmtime::Error),
     NoEntryPoint,
     Run(wasmtime::Error),
     Deadline,
+    /// The output side stopped the run (the bridge knows why).
+    Output,
+    /// A wasi:http handler answered with an error, or not at all.
+    Answer(String),
 }
 
 fn failure_status(failure: OutputFailure, timeout: Duration, deadline: Instant) -> RunStatus {
@@ -295,7 +414,13 @@ fn failure_status(failure: OutputFailure, timeout: Duration, deadline: Instant) 
     }
 }
 
-fn build_wasi(req: &Request<'_>, bridge: &IoBridge) -> Result<WasiP1Ctx, String> {
+/// The WASI context of a request: args, environment, folders; stdio bridged to the host when
+/// `stdio` (commands), else only stdout and stderr, both to the log (wasi:http handlers).
+fn wasi_builder(
+    req: &Request<'_>,
+    bridge: &IoBridge,
+    stdio: bool,
+) -> Result<WasiCtxBuilder, String> {
     let mut builder = WasiCtxBuilder::new();
     builder.allow_blocking_current_thread(true);
     builder.arg(req.argv0);
@@ -320,10 +445,14 @@ fn build_wasi(req: &Request<'_>, bridge: &IoBridge) -> Result<WasiP1Ctx, String>
             .preopened_dir(dir.handle_path(), guest, perms)
             .map_err(|e| format!("cannot open folder `{}` for `{guest}`: {e:#}", dir.host()))?;
     }
-    builder.stdin(bridge.stdin());
-    builder.stdout(bridge.stdout());
+    if stdio {
+        builder.stdin(bridge.stdin());
+        builder.stdout(bridge.stdout());
+    } else {
+        builder.stdout(bridge.stderr());
+    }
     builder.stderr(bridge.stderr());
-    Ok(builder.build_p1())
+    Ok(builder)
 }
 
 /// Rewrites a host path to the guest path of the most specific mapping that contains it.

@@ -12,6 +12,16 @@ pub struct RequestLimiter {
     pub(crate) refused: bool,
 }
 
+impl RequestLimiter {
+    /// A limiter enforcing `limits`.
+    pub fn new(limits: StoreLimits) -> RequestLimiter {
+        RequestLimiter {
+            limits,
+            refused: false,
+        }
+    }
+}
+
 impl ResourceLimiter for RequestLimiter {
     fn memory_growing(
         &mut self,
@@ -47,10 +57,7 @@ impl RequestState {
     pub fn new(wasi: WasiP1Ctx, limits: StoreLimits) -> RequestState {
         RequestState {
             wasi,
-            limits: RequestLimiter {
-                limits,
-                refused: false,
-            },
+            limits: RequestLimiter::new(limits),
             original_poll_oneoff: None,
         }
     }

@@ -4,8 +4,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
-use wasmtime::{Engine, InstancePre, Linker, Module};
+use wasmtime::component::Linker as ComponentLinker;
+use wasmtime::{Engine, Linker};
 
+use crate::compiled::{Code, Compiled, ModuleKind};
+use crate::component_state::ComponentState;
 use crate::engine::{EngineSettings, build_engine, compatibility_hash};
 use crate::epoch::Ticker;
 use crate::error::RuntimeError;
@@ -57,10 +60,8 @@ pub struct LoadPolicy {
 pub struct LoadedModule {
     /// SHA-256 of the module's `.wasm` bytes (for a `.cwasm`: as its sidecar records it).
     pub digest: String,
-    /// The compiled module.
-    pub module: Module,
-    /// Imports resolved once; each request only instantiates.
-    pub pre: InstancePre<RequestState>,
+    /// Linked code: imports resolved once; each request only instantiates.
+    pub code: Code,
     /// Where the compiled code came from.
     pub origin: LoadOrigin,
     /// The file it was first loaded from.
@@ -87,6 +88,7 @@ pub struct Runtime {
     engine: Engine,
     compatibility: String,
     linker: Linker<RequestState>,
+    component_linker: ComponentLinker<ComponentState>,
     registry: Mutex<Registry>,
     logger: RwLock<Option<Logger>>,
     policy: RwLock<LoadPolicy>,
@@ -109,12 +111,22 @@ impl Runtime {
         })
         .and_then(|_| crate::wasi_sleep::shadow_poll_oneoff(&mut linker))
         .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        // Every WASI 0.2 interface and wasi:http: components built for the proxy world import
+        // wasi:cli/environment and friends too. Each request's context grants only what its
+        // route grants (no sockets, no outgoing HTTP unless WasmAllowOutbound names it).
+        let mut component_linker = ComponentLinker::new(&built.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut component_linker)
+            .and_then(|()| {
+                wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut component_linker)
+            })
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let compatibility = compatibility_hash(&built.engine);
         let runtime = Runtime {
             settings,
             cache_dir,
             compatibility,
             linker,
+            component_linker,
             registry: Mutex::new(Registry::default()),
             logger: RwLock::new(logger),
             policy: RwLock::new(LoadPolicy::default()),
@@ -184,9 +196,34 @@ impl Runtime {
         Ok(dir)
     }
 
-    /// The linker every module is linked with.
-    pub(crate) fn linker(&self) -> &Linker<RequestState> {
-        &self.linker
+    /// Resolves the imports of `compiled` once, and for a component finds how it is served.
+    pub(crate) fn link(&self, compiled: Compiled) -> Result<Code, String> {
+        match compiled {
+            Compiled::Module(module) => self
+                .linker
+                .instantiate_pre(&module)
+                .map(Code::Core)
+                .map_err(|e| format!("{e:#}")),
+            Compiled::Component(component) => {
+                let pre = self
+                    .component_linker
+                    .instantiate_pre(&component)
+                    .map_err(|e| format!("{e:#}"))?;
+                if let Ok(proxy) = wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre.clone()) {
+                    return Ok(Code::Http(proxy));
+                }
+                wasmtime_wasi::p2::bindings::CommandPre::new(pre)
+                    .map(Code::Command)
+                    .map_err(|_| {
+                        format!(
+                            "the component exports neither wasi:http/incoming-handler ({}) nor \
+                             wasi:cli/run ({})",
+                            ModuleKind::HttpComponent.world(),
+                            ModuleKind::CommandComponent.world()
+                        )
+                    })
+            }
+        }
     }
 
     pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {

@@ -14,6 +14,7 @@ use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, Stream
 
 use crate::cgi_headers::{HeaderError, MAX_HEADER_BLOCK, filter_header_block, find_header_end};
 use crate::host_io::{HeadersAnswer, HostIo};
+use crate::response_head::check_response_head;
 
 /// Body bytes are handed to the host in chunks of this size (and at the end).
 pub const BODY_CHUNK: usize = 64 * 1024;
@@ -162,6 +163,35 @@ impl IoBridge {
         s.body_buf.clear();
     }
 
+    /// wasi:http handlers: checks the guest's response head and hands it to the host. `Err`: it
+    /// was refused (the failure is recorded).
+    pub fn start_response(&self, parts: &http::response::Parts) -> Result<(), ()> {
+        self.lock().start_response(parts)
+    }
+
+    /// wasi:http handlers: body bytes, held to the output limit and the declared length. `Err`:
+    /// stop the guest (the failure is recorded).
+    pub fn write_body(&self, data: &[u8]) -> Result<(), ()> {
+        self.lock().body_write(data).map_err(|_| ())
+    }
+
+    /// wasi:http handlers: the next piece of the request body (`None` at its end). `Err`: it
+    /// could not be read (the failure is recorded).
+    pub fn read_chunk(&self) -> Result<Option<Bytes>, ()> {
+        match self.lock().read_body(READ_CHUNK) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(StreamError::Closed) => Ok(None),
+            Err(_) => Err(()),
+        }
+    }
+
+    /// A notice about this request for the host's log.
+    pub fn log_notice(&self, message: &str) {
+        if let Some(io) = self.lock().io() {
+            io.log_notice(message);
+        }
+    }
+
     /// Forgets the host (no callback happens after this).
     pub fn detach(&self) {
         self.lock().io = None;
@@ -234,6 +264,46 @@ impl Shared {
             return self.body_write(&rest);
         }
         self.body_write(data)
+    }
+
+    fn start_response(&mut self, parts: &http::response::Parts) -> Result<(), ()> {
+        let fields = parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes()));
+        let head = match check_response_head(parts.status.as_u16(), fields) {
+            Ok(head) => head,
+            Err(e) => {
+                self.fail(OutputFailure::BadHeaders(e));
+                return Err(());
+            }
+        };
+        self.headers_done = true;
+        self.output_started = true;
+        self.content_length = head.content_length;
+        if let Some(io) = self.io()
+            && !head.dropped.is_empty()
+        {
+            io.log_notice(&format!(
+                "dropped response header field(s) the server frames itself: {}",
+                head.dropped.join(", ")
+            ));
+        }
+        let answer = match self.io() {
+            Some(io) => io.write_head(head.status, &head.fields),
+            None => HeadersAnswer::Abort,
+        };
+        match answer {
+            HeadersAnswer::Continue => Ok(()),
+            HeadersAnswer::DiscardBody => {
+                self.discard_body = true;
+                Ok(())
+            }
+            HeadersAnswer::Abort => {
+                self.fail(OutputFailure::HeadersRefused);
+                Err(())
+            }
+        }
     }
 
     fn body_write(&mut self, data: &[u8]) -> StreamResult<()> {

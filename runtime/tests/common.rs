@@ -123,5 +123,7 @@ pub fn request(module: &LoadedModule, cgi: bool) -> Request<'_> {
         cgi,
         map_cgi_filenames: false,
         limits: Limits::default(),
+        http: None,
+        outbound: Vec::new(),
     }
 }

@@ -61,7 +61,7 @@ pub fn render(runtime: Option<&Runtime>, format: Format, config_generation: i64)
         .map(|m| ModuleInfo {
             path: m.path.clone(),
             sha256: m.digest.clone(),
-            kind: "module",
+            kind: m.code.kind().name(),
             precompiled: m.origin != LoadOrigin::Compiled,
         })
         .collect();
