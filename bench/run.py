@@ -20,6 +20,13 @@ Start-up to the first Python response (median of --reps): cold (empty WasmCacheD
 fresh Apache), graceful restart (SIGUSR1 until the log says Apache resumed and /prettyfy answers), and
 `apache2 -t` on the same config. Targets (issue 3) are printed beside every number.
 
+Components (issue 13), in the same rounds: the PrettyFy app as a componentize-py wasi:http component
+(samples/python-http, pre-initialised CPython) beside the preview 1 CPython route, the C hello as a
+wasi:cli command component beside the core module, and the same Python component under
+`wasmtime serve -S cli=y` (wasmtime-cli 48.0.8 in build/tools/wasmtime-cli, from
+`cargo install wasmtime-cli --version 48.0.8 --locked --root build/tools/wasmtime-cli`; the rows are
+left out, and said so, when it is not installed).
+
 Deploy (issue 11, median of --deploy-reps): `mod-wasm deploy --bundle` of hello and of the 20 MB Python
 app (two bundles each, alternating) to a running Apache that includes ROOT/current/wasm.conf, timed from
 the command's start to its exit (the new release verified), while a load loop keeps requesting the
@@ -59,6 +66,14 @@ PY_GET = "Python prettyfy GET (Wasm CPython)"
 PY_POST = "Python prettyfy POST JSON (Wasm CPython)"
 POST_BODY = '{"name": "bench", "values": [1, 2.5, null, true], "nested": {"z": "caf\u00e9", "a": []}}'
 HELLO_TEXT = b"Hello, World! (from a WASI module served by Apache)\n"
+PY_COMPONENT_ROUTE = "/component/prettyfy"
+PYC_GET = "Python prettyfy GET (wasi:http component)"
+PYC_POST = "Python prettyfy POST JSON (wasi:http component)"
+HELLO_COMPONENT = "hello (wasi:cli command component)"
+SERVE_GET = "Python prettyfy GET (same component, `wasmtime serve`)"
+SERVE_POST = "Python prettyfy POST JSON (same component, `wasmtime serve`)"
+WASMTIME = REPO / "build" / "tools" / "wasmtime-cli" / "bin" / "wasmtime"
+POST_ROWS = (PY_POST, PYC_POST, SERVE_POST)
 
 
 def log(msg: str) -> None:
@@ -82,6 +97,8 @@ class Artefacts:
     cgi_echo: Path
     native_cgi_dir: Path
     python: Path
+    hello_component: Path
+    python_component: Path
 
 
 def artefacts() -> Artefacts:
@@ -91,6 +108,8 @@ def artefacts() -> Artefacts:
         cgi_echo=OUT / "wasm" / "cgi_echo.wasm",
         native_cgi_dir=OUT / "cgi-bin",
         python=REPO / "build" / "python" / "python-3.11.3.wasm",
+        hello_component=REPO / "build" / "components" / "hello.wasm",
+        python_component=REPO / "build" / "components" / "python-http.wasm",
     )
 
 
@@ -117,6 +136,7 @@ def build() -> Artefacts:
     obj = OUT / "hello_native.o"
     run(["cc", "-O2", "-Dmain=hello_main", "-c", "-o", obj, REPO / "samples" / "c" / "hello.c"])
     run(["cc", "-O2", "-o", a.native_cgi_dir / "hello", REPO / "bench" / "native_cgi_main.c", obj])
+    run(["make", "PROFILE=release", "components"], cwd=REPO)
     path = run([REPO / "samples" / "fetch-python.sh"], stdout=subprocess.PIPE, text=True).stdout.strip()
     assert Path(path) == a.python, f"fetch-python.sh wrote {path}, expected {a.python}"
     return a
@@ -158,6 +178,18 @@ ScriptAlias /cgi-bin/ "{a.native_cgi_dir}/"
 </Location>
 
 {python}
+
+# Components (issue 13): the C hello as a wasi:cli command component, and prettyfy as a
+# componentize-py wasi:http handler (CPython's start-up and imports snapshotted at build time).
+<Location /c/hello>
+    SetHandler wasm-handler
+    WasmModule "{a.hello_component}"
+</Location>
+
+<Location {PY_COMPONENT_ROUTE}>
+    SetHandler wasm-handler
+    WasmModule "{a.python_component}"
+</Location>
 """
 
 
@@ -217,6 +249,46 @@ def configtest_seconds(apache: Apache) -> float:
     return took
 
 
+class WasmtimeServe:
+    """`wasmtime serve -S cli=y` of a wasi:http component on a loopback port: the reference server."""
+
+    def __init__(self, component: Path):
+        from harness import free_port  # noqa: PLC0415
+
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = OUT / "wasmtime-serve.log"
+        self.proc = subprocess.Popen(
+            [str(WASMTIME), "serve", "-S", "cli=y", "--addr", f"127.0.0.1:{self.port}", str(component)],
+            stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def wait_ready(self, timeout: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"bench: wasmtime serve exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                r = request(self.port, "GET", "/", timeout=max(1.0, deadline - time.monotonic()))
+                if r.status == 200:
+                    return
+                raise SystemExit(f"bench: wasmtime serve answered {r!r}")
+            except (ConnectionRefusedError, ConnectionResetError):
+                if time.monotonic() > deadline:
+                    raise SystemExit("bench: wasmtime serve did not answer in time")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
 # ---------------------------------------------------------------------------------------------
 # wrk
 # ---------------------------------------------------------------------------------------------
@@ -239,8 +311,8 @@ def median_load(loads: list[Load]) -> Load:
                 sum(x.errors for x in loads), sum(x.requests for x in loads), med(x.cpu_ms for x in loads))
 
 
-def apache_cpu_seconds(apache: Apache) -> float:
-    """User + system CPU time of Apache's processes and of the processes they reaped (clock ticks)."""
+def apache_cpu_seconds(apache: "Apache | WasmtimeServe") -> float:
+    """User + system CPU time of the server's processes and of the processes they reaped (clock ticks)."""
     kids = subprocess.run(["pgrep", "-P", str(apache.pid)], capture_output=True, text=True).stdout.split()
     total = 0
     for pid in [str(apache.pid), *kids]:
@@ -253,7 +325,7 @@ def apache_cpu_seconds(apache: Apache) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def measured(apache: Apache, url: str, threads: int, conns: int, seconds: int, script: Path | None = None) -> Load:
+def measured(apache: "Apache | WasmtimeServe", url: str, threads: int, conns: int, seconds: int, script: Path | None = None) -> Load:
     """wrk against `url`, plus Apache's CPU time per request over the run."""
     before = apache_cpu_seconds(apache)
     res = wrk(url, threads, conns, seconds, script)
@@ -549,14 +621,24 @@ def main() -> int:
             ("hello (native CGI, mod_cgid)", "/cgi-bin/hello", HELLO_TEXT),
             (PY_GET, PY_ROUTE, b"prettyfy: POST a JSON document"),
             (PY_POST, PY_ROUTE, b'"name": "bench"'),
+            (HELLO_COMPONENT, "/c/hello", HELLO_TEXT),
+            (PYC_GET, PY_COMPONENT_ROUTE, b"prettyfy: POST a JSON document"),
+            (PYC_POST, PY_COMPONENT_ROUTE, b'"name": "bench"'),
         ]
+        # The same Python component under the reference server, in the same rounds.
+        serve = WasmtimeServe(a.python_component) if WASMTIME.is_file() else None
+        if serve is not None:
+            serve.wait_ready()
+        else:
+            log(f"{WASMTIME} is not installed: the `wasmtime serve` rows are left out")
+        peers = [(SERVE_GET, "/", None), (SERVE_POST, "/", None)] if serve is not None else []
         post_lua = OUT / "post.lua"
         post_lua.write_text(POST_LUA)
         results: dict[str, Load] = {}
         python: dict[str, tuple[Load, Load]] = {}
         try:
             for label, path, marker in endpoints:
-                script = post_lua if label == PY_POST else None
+                script = post_lua if label in POST_ROWS else None
                 if script:
                     r = apache.post(path, POST_BODY, headers={"Content-Type": "application/json"})
                 else:
@@ -566,12 +648,13 @@ def main() -> int:
                 wrk(base + path, 2, 16, 1, script)  # warm-up
             # Rounds interleave the endpoints, so a burst of other work on the machine hits them alike;
             # each figure is the median over the rounds.
-            runs: dict[str, list[Load]] = {label: [] for label, _, _ in endpoints}
+            runs: dict[str, list[Load]] = {label: [] for label, _, _ in endpoints + peers}
             runs[STATUS_ROW] = []
             for round_ in range(args.rounds):
-                for label, path, _ in endpoints:
-                    script = post_lua if label == PY_POST else None
-                    runs[label].append(measured(apache, base + path, 2, 16, args.duration, script))
+                for label, path, _ in endpoints + peers:
+                    script = post_lua if label in POST_ROWS else None
+                    server = serve if label in (SERVE_GET, SERVE_POST) else apache
+                    runs[label].append(measured(server, server.base_url + path, 2, 16, args.duration, script))
                     log(f"round {round_ + 1}: {label}: {runs[label][-1]}")
                     if label == "hello (Wasm)":
                         # Right after the same endpoint without the location, so both see the same
@@ -585,13 +668,19 @@ def main() -> int:
                 raise SystemExit(f"bench: /python-version answered {r!r}")
             py_version = measured(apache, base + "/python-version", 1, 1, args.duration)
             log(f"python -V: {py_version}")
-            for label, script in ((PY_GET, None), (PY_POST, post_lua)):
-                one = measured(apache, base + PY_ROUTE, 1, 1, args.duration, script)
-                eight = measured(apache, base + PY_ROUTE, 2, 8, args.duration, script)
+            sequential = [(PY_GET, apache, PY_ROUTE, None), (PY_POST, apache, PY_ROUTE, post_lua),
+                          (PYC_GET, apache, PY_COMPONENT_ROUTE, None), (PYC_POST, apache, PY_COMPONENT_ROUTE, post_lua)]
+            if serve is not None:
+                sequential += [(SERVE_GET, serve, "/", None), (SERVE_POST, serve, "/", post_lua)]
+            for label, server, path, script in sequential:
+                one = measured(server, server.base_url + path, 1, 1, args.duration, script)
+                eight = measured(server, server.base_url + path, 2, 8, args.duration, script)
                 python[label] = (one, eight)
                 log(f"{label}: 1 conn {one}; 8 conns {eight}")
             error_log = apache.error_log() + with_status.error_log()
         finally:
+            if serve is not None:
+                serve.stop()
             apache.stop()
             apache.__exit__(None, None, None)
             with_status.stop()
@@ -622,11 +711,27 @@ def main() -> int:
     targets.append(("failed requests under load during the deploys (issue 11)", str(failed_in_deploys),
                     failed_in_deploys == 0))
     for label, (one, eight) in python.items():
+        if label not in (PY_GET, PY_POST):
+            continue
         short = "GET" if label == PY_GET else "POST JSON"
         targets += [
             (f"Python {short} p50 (1 conn) ≤ 30 ms", f"{one.p50_ms:.1f} ms", one.p50_ms <= 30),
             (f"Python {short} 8 conns ≥ 1.5× 1 conn", f"{eight.rps / one.rps:.2f}×", eight.rps / one.rps >= 1.5),
         ]
+
+    # Components (issue 13): the component against the preview 1 route, and against the reference server.
+    for short, p1, comp, peer in (("GET", PY_GET, PYC_GET, SERVE_GET), ("POST JSON", PY_POST, PYC_POST, SERVE_POST)):
+        ratio = results[comp].rps / results[p1].rps
+        p50 = python[comp][0].p50_ms / python[p1][0].p50_ms
+        targets += [
+            (f"Python {short}: component ≥ 10× the preview 1 route's req/s (issue 13)", f"{ratio:.1f}×", ratio >= 10),
+            (f"Python {short}: component p50 (1 conn) ≤ 0.1× the preview 1 route's", f"{p50:.3f}×", p50 <= 0.1),
+        ]
+        if peer in results:
+            vs = results[comp].rps / results[peer].rps
+            targets.append((f"Python {short}: Apache + component ≥ 1.0× `wasmtime serve` req/s", f"{vs:.2f}×", vs >= 1.0))
+    hc = results[HELLO_COMPONENT].rps / hello
+    targets.append(("hello command component ≥ 0.7× the hello core module's req/s", f"{hc:.2f}×", hc >= 0.7))
 
     lines = [
         "# Benchmark results",
@@ -658,6 +763,12 @@ def main() -> int:
         "document (imports `json`, hence `re`). CPU/request is the user + system time of Apache's processes (and of "
         "the CGI processes they reaped) over the run, divided by the requests served: what a request costs, whatever else the shared machine runs "
         "(the p50s include waiting for a core).",
+        "",
+        "Components: the same prettyfy logic as a componentize-py wasi:http component (CPython initialised and "
+        "`json` imported at build time), instantiated per request from the pool with copy-on-write memory. "
+        + (f"`wasmtime serve` rows: `{WASMTIME.relative_to(REPO)} serve -S cli=y` of the same component file (its "
+           "default engine settings), CPU/request from its process." if WASMTIME.is_file()
+           else "`wasmtime serve` was not installed for this run."),
         "",
         f"## Start-up to the first Python response (median of {args.reps})",
         "",

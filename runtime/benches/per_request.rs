@@ -1,14 +1,23 @@
 //! Per-request cost of the runtime alone (no Apache): instantiate + run + tear down, single
-//! thread, with the pooling allocator on and off.
+//! thread, with the pooling allocator on and off; for a component also instantiation alone.
 //!
 //! `cargo bench -p wasm_runtime --bench per_request [-- MODULE.wasm ...]`
-//! Without arguments it measures a WAT hello; with paths, each module given (e.g. the C hello
-//! from `build/wasm/hello.wasm`). Prints µs per request and requests per second.
+//! Without arguments it measures a WAT hello; with paths, each module or component given (e.g.
+//! the C hello `build/wasm/hello.wasm`, its command component `build/components/hello.wasm`, the
+//! Python wasi:http component `build/components/python-http.wasm`, asked `GET /`). Prints µs per
+//! request and requests per second.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use wasm_runtime::compiled::Code;
+use wasm_runtime::component_state::ComponentState;
 use wasm_runtime::engine::EngineSettings;
+use wasm_runtime::http_handler::HttpHead;
+use wasm_runtime::outbound::OutboundPolicy;
+use wasm_runtime::streams::IoBridge;
 use wasm_runtime::{Limits, MemoryIo, Request, RunStatus, Runtime};
 
 const WAT_HELLO: &str = r#"(module
@@ -35,12 +44,50 @@ fn measure(rt: &Runtime, path: &std::path::Path, budget: Duration) -> (f64, u64)
             cgi: false,
             map_cgi_filenames: false,
             limits: Limits::default(),
-            http: None,
+            http: Some(HttpHead {
+                method: "GET",
+                path_with_query: "/",
+                scheme: "http",
+                authority: "localhost",
+                headers: vec![("accept", "*/*")],
+            }),
             outbound: Vec::new(),
         };
         let outcome = rt.run(&req, &mut io);
         assert_eq!(outcome.status, RunStatus::Ok, "{}", outcome.message());
     };
+    timed(run_once, budget)
+}
+
+/// Instantiation alone (a component's pre-linked instance in a fresh store, then dropped).
+fn measure_instantiate(rt: &Runtime, path: &std::path::Path, budget: Duration) -> Option<(f64, u64)> {
+    let module = rt.load_module(path).expect("load");
+    let pre = match &module.code {
+        Code::Http(pre) => pre.instance_pre().clone(),
+        Code::Command(pre) => pre.instance_pre().clone(),
+        Code::Core(_) => return None,
+    };
+    rt.ensure_ticker();
+    let mut io = MemoryIo::default();
+    // SAFETY: `io` outlives every store made here; detached before it goes.
+    let bridge = unsafe { IoBridge::attach(&mut io, false, u64::MAX, Instant::now() + budget * 4) };
+    let once = || {
+        let state = ComponentState::new(
+            wasmtime_wasi::WasiCtxBuilder::new().build(),
+            wasmtime::StoreLimits::default(),
+            Arc::new(OutboundPolicy::default()),
+            bridge.clone(),
+        );
+        let mut store = wasmtime::Store::new(rt.engine(), state);
+        store.set_epoch_deadline(u64::MAX / 2);
+        wasmtime_wasi::runtime::in_tokio(pre.instantiate_async(&mut store)).expect("instantiate");
+    };
+    let result = timed(once, budget);
+    bridge.detach();
+    Some(result)
+}
+
+fn timed(run_once: impl Fn(), budget: Duration) -> (f64, u64) {
     for _ in 0..200 {
         run_once();
     }
@@ -93,6 +140,15 @@ fn main() {
                 us,
                 1e6 / us
             );
+            if let Some((us, _)) = measure_instantiate(&rt, path, Duration::from_secs(2)) {
+                println!(
+                    "{:<28} {:>10} {:>12.1} {:>12.0}",
+                    "  instantiation alone",
+                    if pooling { "on" } else { "off" },
+                    us,
+                    1e6 / us
+                );
+            }
         }
     }
     let _ = std::fs::remove_dir_all(dir);

@@ -26,7 +26,7 @@ from harness import PROFILE, REPO, assert_no_crash, free_port, request
 
 ARTIFACTS = REPO / "build" / "test-artifacts"
 # The routes the front page must link to (the first path segment of each link).
-ROUTES = ("/hello", "/echo", "/prettyfy", "/wasm-status")
+ROUTES = ("/hello", "/echo", "/prettyfy", "/component", "/wasm-status")
 # A cold start compiles the 20 MB Python module unless the CLI's cache has it.
 START_TIMEOUT = 900.0
 
@@ -176,6 +176,9 @@ def test_browser_shows_live_output_of_the_wasm_routes(rendered):
     pretty = rendered.text.get("out-prettyfy", "")
     assert "HTTP 200 · application/json" in pretty and '\n  "limits": {\n' in pretty, \
         f"/prettyfy output on the page: {pretty!r}"
+    component = rendered.text.get("out-prettyfy-component", "")
+    assert "HTTP 200 · application/json" in component and '\n  "limits": {\n' in component, \
+        f"/component/prettyfy output on the page: {component!r}"
 
 
 def test_every_route_link_answers_200_with_a_content_type(demo, rendered):
@@ -191,6 +194,17 @@ def test_prettyfy_pretty_prints_posted_json(demo):
     assert r.status == 200, r
     assert r.header("Content-Type") == "application/json; charset=utf-8", r
     assert r.text == '{\n    "a": null,\n    "b": [\n        1,\n        2\n    ]\n}\n', r.text
+
+
+def test_prettyfy_component_pretty_prints_posted_json(demo):
+    """The same app as a wasi:http component (samples/python-http) answers the same document alike."""
+    r = request(demo, "POST", "/component/prettyfy?indent=4&sort=1", body=b'{"b":[1,2],"a":null}',
+                headers={"Content-Type": "application/json"})
+    assert r.status == 200, r
+    assert (r.header("Content-Type") or "").startswith("application/json"), r
+    assert r.text == '{\n    "a": null,\n    "b": [\n        1,\n        2\n    ]\n}\n', r.text
+    bad = request(demo, "POST", "/component/prettyfy", body=b'{"b":', headers={"Content-Type": "application/json"})
+    assert bad.status == 400, bad
 
 
 def test_wasm_status_lists_the_demo_routes(demo):
