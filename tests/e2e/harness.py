@@ -513,6 +513,20 @@ class Apache:
         return request(self.port, "POST", path, body=body, **kw)
 
 
+def expect_log(srv: Apache, mark: int, *needles: str, timeout: float = 10.0) -> str:
+    """Waits for one error-log line (written after `mark`, see `Apache.log_mark()`) that contains every
+    needle (case-insensitive substrings); returns that line, or fails with the log's tail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = srv.error_log_since(mark)
+        for line in text.splitlines():
+            if all(n.lower() in line.lower() for n in needles):
+                return line
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no error-log line holds all of {needles}; the log since the mark:\n{text[-3000:]}")
+        time.sleep(0.05)
+
+
 # --------------------------------------------------------------------------------------------
 # HTTP client
 # --------------------------------------------------------------------------------------------
