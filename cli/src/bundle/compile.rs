@@ -2,9 +2,9 @@
 //!
 //! Every module (a core module or a component) is read once (a regular file within the
 //! module-size limit), checked against its digest, its kind and the compile limits before
-//! anything is compiled, and written from those very bytes. Compiled code is taken only from the CLI's own cache ([`super::cache`]), verified
-//! against its sidecar and this engine; a `.cwasm` found in the output folder is never read.
-//! Modules sharing a digest are compiled once.
+//! anything is compiled, and written from those very bytes. Compiled code is taken only from the
+//! CLI's own cache ([`super::cache`]), verified against its sidecar and this engine; a `.cwasm`
+//! found in the output folder is never read. Modules sharing a digest are compiled once.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
