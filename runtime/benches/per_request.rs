@@ -60,7 +60,11 @@ fn measure(rt: &Runtime, path: &std::path::Path, budget: Duration) -> (f64, u64)
 }
 
 /// Instantiation alone (a component's pre-linked instance in a fresh store, then dropped).
-fn measure_instantiate(rt: &Runtime, path: &std::path::Path, budget: Duration) -> Option<(f64, u64)> {
+fn measure_instantiate(
+    rt: &Runtime,
+    path: &std::path::Path,
+    budget: Duration,
+) -> Option<(f64, u64)> {
     let module = rt.load_module(path).expect("load");
     let pre = match &module.code {
         Code::Http(pre) => pre.instance_pre().clone(),

@@ -76,7 +76,8 @@ pub enum RunStatus {
     OutputLimit(u64),
     /// The client went away.
     ClientGone,
-    /// CGI headers malformed, missing or refused.
+    /// CGI headers (or a wasi:http response head) malformed, missing or refused: the text says
+    /// which and why.
     BadHeaders(String),
     /// Could not start.
     SetupFailed(String),
@@ -139,7 +140,7 @@ impl Outcome {
             }
             RunStatus::OutputLimit(limit) => format!("output limit of {limit} bytes exceeded"),
             RunStatus::ClientGone => "client went away".into(),
-            RunStatus::BadHeaders(why) => format!("bad CGI headers: {why}"),
+            RunStatus::BadHeaders(why) => why.clone(),
             RunStatus::SetupFailed(why) => format!("cannot start the module: {why}"),
             RunStatus::BodyReadFailed => "the request body could not be read".into(),
             RunStatus::Busy => "every instance slot of this process is in use".into(),
@@ -405,11 +406,17 @@ fn failure_status(failure: OutputFailure, timeout: Duration, deadline: Instant) 
         OutputFailure::BodyRead if Instant::now() >= deadline => RunStatus::Timeout(timeout),
         OutputFailure::OutputLimit(limit) => RunStatus::OutputLimit(limit),
         OutputFailure::ClientGone => RunStatus::ClientGone,
-        OutputFailure::BadHeaders(e) => RunStatus::BadHeaders(e.to_string()),
-        OutputFailure::HeadersRefused => RunStatus::BadHeaders("refused by the server".into()),
+        OutputFailure::BadHeaders(e) => RunStatus::BadHeaders(format!("bad CGI headers: {e}")),
+        OutputFailure::BadHead(e) => RunStatus::BadHeaders(format!(
+            "bad response head: {}",
+            crate::response_head::describe(&e)
+        )),
+        OutputFailure::HeadersRefused => {
+            RunStatus::BadHeaders("bad CGI headers: refused by the server".into())
+        }
         OutputFailure::BodyRead => RunStatus::BodyReadFailed,
         failure @ OutputFailure::LengthMismatch { .. } => {
-            RunStatus::BadHeaders(failure.to_string())
+            RunStatus::BadHeaders(format!("bad CGI headers: {failure}"))
         }
     }
 }

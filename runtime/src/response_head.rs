@@ -73,6 +73,23 @@ pub fn check_response_head<'a>(
     Ok(head)
 }
 
+/// Why a response head was refused, in the words of wasi:http (fields, not CGI lines).
+pub fn describe(error: &HeaderError) -> String {
+    match error {
+        HeaderError::BadStatus { value } => {
+            format!("status {value} refused (only final statuses 200 to 599)")
+        }
+        HeaderError::ForbiddenByte { line, byte } => format!(
+            "header field {line} holds a forbidden byte 0x{byte:02x} (CR/LF injection or control byte)"
+        ),
+        HeaderError::Malformed { line } => format!("header field {line} has no valid name"),
+        HeaderError::BadContentLength { value } => {
+            format!("`content-length: {value}` is not one length")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// RFC 9110 `tchar`.
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)

@@ -34,6 +34,8 @@ pub enum OutputFailure {
     ClientGone,
     /// The CGI header block was refused by our checks.
     BadHeaders(HeaderError),
+    /// A wasi:http response head was refused by our checks.
+    BadHead(HeaderError),
     /// The host refused the headers.
     HeadersRefused,
     /// The request body could not be read (client gone, too large, timed out).
@@ -55,6 +57,7 @@ impl std::fmt::Display for OutputFailure {
             }
             OutputFailure::ClientGone => write!(f, "client went away"),
             OutputFailure::BadHeaders(e) => write!(f, "{e}"),
+            OutputFailure::BadHead(e) => write!(f, "{}", crate::response_head::describe(e)),
             OutputFailure::HeadersRefused => write!(f, "CGI headers refused by the server"),
             OutputFailure::BodyRead => write!(f, "the request body could not be read"),
             OutputFailure::LengthMismatch { declared, written } => write!(
@@ -274,7 +277,7 @@ impl Shared {
         let head = match check_response_head(parts.status.as_u16(), fields) {
             Ok(head) => head,
             Err(e) => {
-                self.fail(OutputFailure::BadHeaders(e));
+                self.fail(OutputFailure::BadHead(e));
                 return Err(());
             }
         };

@@ -18,8 +18,8 @@ Built by `make components` into build/components/http_probe.wasm. It dispatches 
   /bad-header        tries a value with CR LF and a name with a space; 200 JSON saying which attempt
                      the bindings refused ({"value_refused": …, "name_refused": …}); an attempt that
                      was not refused is sent as is, for the host to drop.
-  /hop               tries connection, transfer-encoding, keep-alive and upgrade headers (each may be
-                     refused) plus x-ok: 1; 200 "hop".
+  /hop               tries connection, transfer-encoding, keep-alive, upgrade, te, trailer and
+                     proxy-foo headers (each may be refused) plus x-ok: 1; 200 "hop".
   /env               200 JSON: os.environ, sys.argv and a listing of "/" and of each folder named in
                      PROBE_DIRS (comma-separated; errors as strings).
   /outbound?url=URL  an outgoing GET (wasi:http/outgoing-handler): 200 JSON with the upstream status
@@ -261,6 +261,10 @@ def hop(response_out) -> None:
         ("transfer-encoding", b"chunked"),
         ("keep-alive", b"x"),
         ("upgrade", b"h2c"),
+        # wasi:http lets these through: the server drops them (and logs it).
+        ("te", b"trailers"),
+        ("trailer", b"x-checksum"),
+        ("proxy-foo", b"1"),
         ("x-ok", b"1"),
     ):
         try:
