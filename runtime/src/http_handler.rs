@@ -80,7 +80,7 @@ impl Runtime {
                         bridge
                             .start_response(&parts)
                             .map(|()| body)
-                            .map_err(|()| None)
+                            .map_err(|_| None)
                     }
                     Err(code) => Err(Some(code)),
                 };
@@ -219,7 +219,7 @@ impl Body for HostBody {
                 self.done = true;
                 Poll::Ready(None)
             }
-            Err(()) => {
+            Err(_) => {
                 self.done = true;
                 Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout)))
             }

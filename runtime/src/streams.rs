@@ -68,6 +68,10 @@ impl std::fmt::Display for OutputFailure {
     }
 }
 
+/// The request's streams stopped it; the bridge records why ([`IoBridge::failure`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stopped;
+
 /// The state the three streams share with the request runner.
 pub struct Shared {
     io: Option<*mut (dyn HostIo + 'static)>,
@@ -168,23 +172,27 @@ impl IoBridge {
 
     /// wasi:http handlers: checks the guest's response head and hands it to the host. `Err`: it
     /// was refused (the failure is recorded).
-    pub fn start_response(&self, parts: &http::response::Parts) -> Result<(), ()> {
+    pub fn start_response(&self, parts: &http::response::Parts) -> Result<(), Stopped> {
         self.lock().start_response(parts)
     }
 
     /// wasi:http handlers: body bytes, held to the output limit and the declared length. `Err`:
     /// stop the guest (the failure is recorded).
-    pub fn write_body(&self, data: &[u8]) -> Result<(), ()> {
-        self.lock().body_write(data).map_err(|_| ())
+    /// Each piece the guest wrote goes out as it is: a handler that streams slowly (events, a
+    /// progress report) is seen as it writes, not in 64 KiB batches.
+    pub fn write_body(&self, data: &[u8]) -> Result<(), Stopped> {
+        let mut s = self.lock();
+        s.body_write(data).map_err(|_| Stopped)?;
+        s.flush_body().map_err(|_| Stopped)
     }
 
     /// wasi:http handlers: the next piece of the request body (`None` at its end). `Err`: it
     /// could not be read (the failure is recorded).
-    pub fn read_chunk(&self) -> Result<Option<Bytes>, ()> {
+    pub fn read_chunk(&self) -> Result<Option<Bytes>, Stopped> {
         match self.lock().read_body(READ_CHUNK) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(StreamError::Closed) => Ok(None),
-            Err(_) => Err(()),
+            Err(_) => Err(Stopped),
         }
     }
 
@@ -269,7 +277,7 @@ impl Shared {
         self.body_write(data)
     }
 
-    fn start_response(&mut self, parts: &http::response::Parts) -> Result<(), ()> {
+    fn start_response(&mut self, parts: &http::response::Parts) -> Result<(), Stopped> {
         let fields = parts
             .headers
             .iter()
@@ -278,7 +286,7 @@ impl Shared {
             Ok(head) => head,
             Err(e) => {
                 self.fail(OutputFailure::BadHead(e));
-                return Err(());
+                return Err(Stopped);
             }
         };
         self.headers_done = true;
@@ -304,7 +312,7 @@ impl Shared {
             }
             HeadersAnswer::Abort => {
                 self.fail(OutputFailure::HeadersRefused);
-                Err(())
+                Err(Stopped)
             }
         }
     }
