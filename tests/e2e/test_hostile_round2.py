@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import WASM_DIR, Apache, assert_no_crash, wasm_functions_module
+from harness import WASM_DIR, Apache, assert_no_crash, expect_log, wasm_functions_module
 
 HELLO = b"Hello, World! (from a WASI module served by Apache)\n"
 ENDED_WITHIN = 30.0
@@ -43,19 +43,6 @@ def timed(fn, *args, **kw):
     t0 = time.monotonic()
     r = fn(*args, **kw)
     return r, time.monotonic() - t0
-
-
-def expect_log(srv: Apache, mark: int, *needles: str, timeout: float = 10.0) -> str:
-    """Waits for one error-log line (after `mark`) containing every needle; returns it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        text = srv.error_log_since(mark)
-        for line in text.splitlines():
-            if all(n.lower() in line.lower() for n in needles):
-                return line
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no error-log line holds all of {needles}; log since mark:\n{text[-3000:]}")
-        time.sleep(0.05)
 
 
 def location(path: str, module: str | Path, *lines: str) -> str:
