@@ -319,6 +319,10 @@ impl Run<'_> {
                 None => RunStatus::Trap("the response could not be delivered".into()),
             },
             Err(Failure::Answer(why)) => RunStatus::Trap(why),
+            // The fiber a call runs on comes from the same pool as the instance slots.
+            Err(Failure::Run(e)) if e.downcast_ref::<PoolConcurrencyLimitError>().is_some() => {
+                RunStatus::Busy
+            }
             Err(Failure::Run(e)) => {
                 if let Some(exit) = e.downcast_ref::<I32Exit>() {
                     if exit.0 == 0 {

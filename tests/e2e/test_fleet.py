@@ -336,8 +336,9 @@ def test_follow_agents_converge_under_load_and_keep_the_old_release_on_a_bad_one
 
                 wait_for(converged, 300, f"every host on {name}")
                 times.append(max(done.values()))
-                for h in three:
-                    assert h.releases()["releases"][0]["source"].endswith("@" + digest)
+                # The agent records the release once it verified it, a moment after it serves it.
+                wait_for(lambda: all((h.releases()["releases"][0]["source"] or "").endswith("@" + digest)
+                                     for h in three), 60, f"every host recording {name} as {digest}")
             # A bad release on the tag: refused by every host (preflight), the old one keeps serving.
             good = digest
             bad = push(env, b["trap"], tag)
