@@ -194,10 +194,7 @@ pub fn filter_header_block(block: &[u8]) -> Result<FilteredHeaders, HeaderError>
         match name.as_str() {
             "status" => check_status(&value)?,
             "content-length" => {
-                let length = value
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+                let length = parse_content_length(&value)
                     .ok_or_else(|| HeaderError::BadContentLength { value: cut(&value) })?;
                 if out.content_length.is_some_and(|l| l != length) {
                     return Err(HeaderError::BadContentLength { value: cut(&value) });
@@ -232,8 +229,16 @@ fn cut(value: &str) -> String {
     value.chars().take(64).collect()
 }
 
+/// A `Content-Length` value: digits only, one number.
+pub fn parse_content_length(value: &str) -> Option<u64> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// RFC 9110 `tchar`.
-fn is_token_byte(b: u8) -> bool {
+pub fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

@@ -6,7 +6,9 @@
 //! field that frames the response or the connection (dropped, and named in the log), and one
 //! `Content-Length` the body is then held to. Repeated fields are kept, in order.
 
-use crate::cgi_headers::{HeaderError, is_final_status, is_framing_field};
+use crate::cgi_headers::{
+    HeaderError, is_final_status, is_framing_field, is_token_byte, parse_content_length,
+};
 
 /// A response head Apache may send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,10 +57,7 @@ pub fn check_response_head<'a>(
         }
         let value = String::from_utf8_lossy(value).trim().to_string();
         if lower == "content-length" {
-            let length = value
-                .parse::<u64>()
-                .ok()
-                .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+            let length = parse_content_length(&value)
                 .filter(|l| head.content_length.is_none_or(|d| d == *l))
                 .ok_or_else(|| HeaderError::BadContentLength {
                     value: value.chars().take(64).collect(),
@@ -88,11 +87,6 @@ pub fn describe(error: &HeaderError) -> String {
         }
         other => other.to_string(),
     }
-}
-
-/// RFC 9110 `tchar`.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]
