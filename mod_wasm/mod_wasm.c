@@ -849,9 +849,6 @@ static int flush_body(void *vctx)
     request_rec *r = ctx->r;
     apr_status_t rv;
 
-    if (ctx->body_done) {
-        return 0;   /* reading cannot block: no need to push the output out now */
-    }
     if (ctx->send_failed || r->connection->aborted) {
         return -1;
     }

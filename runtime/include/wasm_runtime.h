@@ -226,9 +226,10 @@ typedef struct {
     /** One line the module wrote to stderr, without its newline. */
     void (*log_stderr)(void *ctx, const char *line, size_t len);
     /**
-     * Pushes the body passed so far to the client now. Called when the module reads the request
-     * body with output pending (it may block, and the client may be waiting for that output).
-     * Returns 0, or -1 when the client is gone. May be NULL.
+     * Pushes the body passed so far to the client now (a FLUSH). Called when the module reads
+     * the request body with output pending (it may block, and the client may be waiting for that
+     * output), and when a wasi:http handler pauses between body pieces. Returns 0, or -1 when
+     * the client is gone. May be NULL.
      */
     int (*flush)(void *ctx);
     /** A notice about this request from the runtime (NUL-terminated). May be NULL. */

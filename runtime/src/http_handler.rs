@@ -158,7 +158,8 @@ fn incoming_request(
         .map_err(|e| format!("the request cannot be given to a wasi:http handler: {e}"))
 }
 
-/// Waits for the guest's answer, then moves its body to the host frame by frame.
+/// Waits for the guest's answer, then moves its body to the host frame by frame, flushing
+/// whenever the guest pauses.
 async fn pump_answer(
     answer: tokio::sync::oneshot::Receiver<Result<HyperOutgoingBody, Option<ErrorCode>>>,
     bridge: &IoBridge,
@@ -177,7 +178,19 @@ async fn pump_answer(
             ));
         }
     };
-    while let Some(frame) = body.frame().await {
+    loop {
+        // A piece ready now is passed on; when none is, the guest is busy or waiting, and what
+        // Apache holds so far is pushed to the client before waiting for the next piece.
+        let frame = match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx)))
+            .await
+        {
+            Poll::Ready(frame) => frame,
+            Poll::Pending => {
+                bridge.push_out().map_err(|_| Failure::Output)?;
+                body.frame().await
+            }
+        };
+        let Some(frame) = frame else { break };
         match frame {
             Ok(frame) => {
                 if let Ok(data) = frame.into_data()

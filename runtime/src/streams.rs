@@ -186,6 +186,12 @@ impl IoBridge {
         s.flush_body().map_err(|_| Stopped)
     }
 
+    /// wasi:http handlers: the guest has nothing more to give for now, so what Apache's output
+    /// filters hold goes to the client (a FLUSH), as a proxy does when its backend pauses.
+    pub fn push_out(&self) -> Result<(), Stopped> {
+        self.lock().push_out().map_err(|_| Stopped)
+    }
+
     /// wasi:http handlers: the next piece of the request body (`None` at its end). `Err`: it
     /// could not be read (the failure is recorded).
     pub fn read_chunk(&self) -> Result<Option<Bytes>, Stopped> {
@@ -348,6 +354,17 @@ impl Shared {
         Ok(())
     }
 
+    /// Hands pending body bytes to the host and has it send everything it holds to the client.
+    fn push_out(&mut self) -> StreamResult<()> {
+        self.flush_body()?;
+        if let Some(io) = self.io()
+            && io.flush().is_err()
+        {
+            return Err(self.fail(OutputFailure::ClientGone));
+        }
+        Ok(())
+    }
+
     fn flush_body(&mut self) -> StreamResult<()> {
         if self.body_buf.is_empty() {
             return Ok(());
@@ -416,12 +433,7 @@ impl Shared {
         // The module may be about to wait for the client, which may be waiting for the output
         // written so far (duplex streaming): hand it over and push it out first.
         if !self.body_buf.is_empty() && (!self.cgi || self.headers_done) {
-            self.flush_body()?;
-            if let Some(io) = self.io()
-                && io.flush().is_err()
-            {
-                return Err(self.fail(OutputFailure::ClientGone));
-            }
+            self.push_out()?;
         }
         let mut buf = vec![0u8; size.clamp(1, READ_CHUNK)];
         let time_left = self.deadline.saturating_duration_since(Instant::now());

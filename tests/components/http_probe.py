@@ -10,6 +10,9 @@ Built by `make components` into build/components/http_probe.wasm. It dispatches 
   /repeat            two set-cookie headers (a=1, b=2) and x-multi twice.
   /stream?mib=N      N MiB (default 24) of bytes((i % 251) for i in range(65536)) repeated, written
                      in 64 KiB pieces, application/octet-stream, no content-length.
+  /trickle?ms=N      writes "first\n", flushes, waits N ms (default 1500) on a monotonic-clock
+                     pollable, then writes "second\n": the first piece must reach the client while
+                     the handler waits.
   /trap              raises in handle (componentize-py turns that into a trap).
   /loop              spins forever.
   /memory?mib=N      allocates N MiB (bytearray, default 64), 200 "allocated N"; 507 "memory error"
@@ -39,7 +42,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from componentize_py_types import Err, Ok
 from wit_world import exports
-from wit_world.imports import outgoing_handler
+from wit_world.imports import monotonic_clock, outgoing_handler
 from wit_world.imports.streams import StreamError_Closed
 from wit_world.imports.types import (
     Fields,
@@ -212,6 +215,18 @@ def stream_pattern(response_out, mib: int) -> None:
     OutgoingBody.finish(out, None)
 
 
+def trickle(response_out, ms: int) -> None:
+    out = start(response_out, 200, Fields.from_list([("content-type", b"text/plain")]))
+    with out.write() as stream:
+        write_all(stream, b"first\n")
+        stream.blocking_flush()
+        with monotonic_clock.subscribe_duration(ms * 1_000_000) as later:
+            later.block()
+        write_all(stream, b"second\n")
+        stream.blocking_flush()
+    OutgoingBody.finish(out, None)
+
+
 def flood(response_out) -> None:
     out = start(response_out, 200, Fields.from_list([("content-type", b"application/octet-stream")]))
     with out.write() as stream:
@@ -351,6 +366,8 @@ class IncomingHandler(exports.IncomingHandler):
             repeat(response_out)
         elif path == "/stream":
             stream_pattern(response_out, query_int(query, "mib", 24))
+        elif path == "/trickle":
+            trickle(response_out, query_int(query, "ms", 1500))
         elif path == "/trap":
             raise RuntimeError("http_probe: /trap asked for a trap")
         elif path == "/loop":

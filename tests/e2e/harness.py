@@ -708,6 +708,19 @@ def raw_request(port: int, data: bytes, timeout: float = 30.0, read: bool = True
         return bytes(out)
 
 
+def dechunk(raw: bytes) -> bytes:
+    """The payload of a complete chunked body (fails on malformed framing)."""
+    out, pos = bytearray(), 0
+    while True:
+        eol = raw.index(b"\r\n", pos)
+        size = int(raw[pos:eol].split(b";")[0], 16)
+        if size == 0:
+            return bytes(out)
+        out += raw[eol + 2 : eol + 2 + size]
+        assert raw[eol + 2 + size : eol + 4 + size] == b"\r\n", "chunk not followed by CRLF"
+        pos = eol + 4 + size
+
+
 def parse_echo(body: bytes | str) -> dict:
     """Parses the cgi_echo sample's output into {'argv': [...], 'env': {...}, 'stdin_bytes': n, 'stdin_fnv1a64': n}.
 

@@ -38,6 +38,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -53,6 +54,7 @@ from harness import (
     LoadLoop,
     assert_no_crash,
     chunks_of,
+    dechunk,
     expect_log,
     fnv1a64,
     free_port,
@@ -341,6 +343,25 @@ def test_a_24_mib_response_is_streamed_byte_exact(srv):
     assert r.header("Content-Type") == "application/octet-stream", r
     assert len(r.body) == 24 * MIB
     assert sha256(r.body) == sha256(PATTERN * (24 * MIB // len(PATTERN))), "the streamed body differs"
+
+
+def test_a_piece_reaches_the_client_while_the_handler_waits(srv):
+    """The handler writes "first", then waits 3 s before "second": Apache must not hold the first piece
+    in its output buffers until the end (no wall-clock claim: only the order of what arrives)."""
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=ENDED_WITHIN) as s:
+        s.sendall(b"GET /trickle?ms=3000 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        seen = bytearray()
+        while b"first\n" not in seen:
+            chunk = s.recv(65536)
+            assert chunk, f"the connection closed before the first piece: {bytes(seen)!r}"
+            seen += chunk
+        assert b"second" not in seen, f"the first piece was held until the handler ended: {bytes(seen)!r}"
+        while chunk:
+            chunk = s.recv(65536)
+            seen += chunk
+    head, _, body = bytes(seen).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Transfer-Encoding: chunked" in head, head
+    assert dechunk(body) == b"first\nsecond\n", body
 
 
 def test_repeated_response_fields_are_kept(srv):

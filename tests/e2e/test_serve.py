@@ -24,6 +24,7 @@ from harness import (
     Apache,
     assert_no_crash,
     chunks_of,
+    dechunk,
     fnv1a64,
     parse_echo,
     raw_request,
@@ -670,19 +671,6 @@ def test_duplex_streaming(srv):
     assert data.startswith(b"HTTP/1.1 200"), bytes(data[:300])
     assert b"Transfer-Encoding: chunked" in data.split(b"\r\n\r\n", 1)[0]
     assert dechunk(body()) == b"A" * block + b"B" * block + b"C" * block + b"done\n"
-
-
-def dechunk(raw: bytes) -> bytes:
-    """The payload of a complete chunked body (fails on malformed framing)."""
-    out, pos = bytearray(), 0
-    while True:
-        eol = raw.index(b"\r\n", pos)
-        size = int(raw[pos:eol].split(b";")[0], 16)
-        if size == 0:
-            return bytes(out)
-        out += raw[eol + 2 : eol + 2 + size]
-        assert raw[eol + 2 + size : eol + 4 + size] == b"\r\n", "chunk not followed by CRLF"
-        pos = eol + 4 + size
 
 
 # ---------------------------------------------------------------------------------------------
