@@ -258,26 +258,12 @@ impl Shared {
                 Ok(filtered) => filtered,
                 Err(e) => return Err(self.fail(OutputFailure::BadHeaders(e))),
             };
-            self.headers_done = true;
-            self.output_started = true;
-            self.content_length = filtered.content_length;
-            if let Some(io) = self.io()
-                && !filtered.dropped.is_empty()
-            {
-                io.log_notice(&format!(
-                    "dropped CGI header field(s) the server frames itself: {}",
-                    filtered.dropped.join(", ")
-                ));
-            }
-            let answer = match self.io() {
-                Some(io) => io.write_headers(&filtered.block),
-                None => HeadersAnswer::Abort,
-            };
-            match answer {
-                HeadersAnswer::Continue => {}
-                HeadersAnswer::DiscardBody => self.discard_body = true,
-                HeadersAnswer::Abort => return Err(self.fail(OutputFailure::HeadersRefused)),
-            }
+            self.send_head(
+                "CGI header",
+                filtered.content_length,
+                &filtered.dropped,
+                |io| io.write_headers(&filtered.block),
+            )?;
             return self.body_write(&rest);
         }
         self.body_write(data)
@@ -295,19 +281,38 @@ impl Shared {
                 return Err(Stopped);
             }
         };
+        self.send_head(
+            "response header",
+            head.content_length,
+            &head.dropped,
+            |io| io.write_head(head.status, &head.fields),
+        )
+        .map_err(|_| Stopped)
+    }
+
+    /// A checked head goes to the host through `send`: the output has started, the body is held
+    /// to `content_length`, the fields the server dropped are logged, and the host's answer says
+    /// whether the body is wanted (HEAD) or the response refused.
+    fn send_head(
+        &mut self,
+        what: &str,
+        content_length: Option<u64>,
+        dropped: &[String],
+        send: impl FnOnce(&mut dyn HostIo) -> HeadersAnswer,
+    ) -> StreamResult<()> {
         self.headers_done = true;
         self.output_started = true;
-        self.content_length = head.content_length;
+        self.content_length = content_length;
         if let Some(io) = self.io()
-            && !head.dropped.is_empty()
+            && !dropped.is_empty()
         {
             io.log_notice(&format!(
-                "dropped response header field(s) the server frames itself: {}",
-                head.dropped.join(", ")
+                "dropped {what} field(s) the server frames itself: {}",
+                dropped.join(", ")
             ));
         }
         let answer = match self.io() {
-            Some(io) => io.write_head(head.status, &head.fields),
+            Some(io) => send(io),
             None => HeadersAnswer::Abort,
         };
         match answer {
@@ -316,10 +321,7 @@ impl Shared {
                 self.discard_body = true;
                 Ok(())
             }
-            HeadersAnswer::Abort => {
-                self.fail(OutputFailure::HeadersRefused);
-                Err(Stopped)
-            }
+            HeadersAnswer::Abort => Err(self.fail(OutputFailure::HeadersRefused)),
         }
     }
 

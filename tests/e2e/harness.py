@@ -708,6 +708,13 @@ def raw_request(port: int, data: bytes, timeout: float = 30.0, read: bool = True
         return bytes(out)
 
 
+def timed(fn, *args, **kw):
+    """`fn(*args, **kw)` and the seconds it took (to show that a request ended, never as a speed claim)."""
+    t0 = time.monotonic()
+    r = fn(*args, **kw)
+    return r, time.monotonic() - t0
+
+
 def dechunk(raw: bytes) -> bytes:
     """The payload of a complete chunked body (fails on malformed framing)."""
     out, pos = bytearray(), 0

@@ -60,6 +60,7 @@ from harness import (
     free_port,
     parse_echo,
     raw_request,
+    timed,
 )
 
 pytestmark = pytest.mark.mpms("event", "prefork")
@@ -215,12 +216,6 @@ def srv(components_built, mpm, upstream, data_dir):
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-
-
-def timed(fn, *args, **kw):
-    t0 = time.monotonic()
-    r = fn(*args, **kw)
-    return r, time.monotonic() - t0
 
 
 def echo_of(r) -> dict:

@@ -18,7 +18,6 @@ import signal
 import subprocess
 import time
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 

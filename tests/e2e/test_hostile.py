@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness import Apache, assert_no_crash, chunks_of, fnv1a64, parse_echo, raw_request, request
+from harness import Apache, assert_no_crash, chunks_of, fnv1a64, parse_echo, raw_request, request, timed
 
 pytestmark = pytest.mark.mpms("event", "prefork")
 
@@ -168,12 +168,6 @@ def srv(built, mpm):
         log = a.error_log()
         a.__exit__(None, None, None)
     assert_no_crash(log)
-
-
-def timed(fn, *args, **kw):
-    t0 = time.monotonic()
-    r = fn(*args, **kw)
-    return r, time.monotonic() - t0
 
 
 def log_lines_matching(text: str, *patterns: str) -> list[str]:

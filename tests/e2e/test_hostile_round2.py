@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import WASM_DIR, Apache, assert_no_crash, expect_log, wasm_functions_module
+from harness import WASM_DIR, Apache, assert_no_crash, expect_log, timed, wasm_functions_module
 
 HELLO = b"Hello, World! (from a WASI module served by Apache)\n"
 ENDED_WITHIN = 30.0
@@ -37,12 +37,6 @@ ENDED_WITHIN = 30.0
 
 def nobody_uid() -> int:
     return pwd.getpwnam("nobody").pw_uid
-
-
-def timed(fn, *args, **kw):
-    t0 = time.monotonic()
-    r = fn(*args, **kw)
-    return r, time.monotonic() - t0
 
 
 def location(path: str, module: str | Path, *lines: str) -> str:
