@@ -1,49 +1,25 @@
 //! Who may have written a `.cwasm`: precompiled code is native code, trusted only from files
 //! that no one but their owner can change, as sshd's `StrictModes` trusts `authorized_keys`.
 //!
-//! A `.cwasm`, its sidecar and the folder holding them are refused when group or others may
-//! write them, or when they belong to the user requests run as (Apache's `User`): a module
-//! writing into a mapped folder, or any process of that user, could have put native code there.
-//! A refused `.cwasm` is never executed; the loader compiles the `.wasm` instead.
+//! A `.cwasm` and its sidecar are refused when they, or any folder above them, can be changed by
+//! anyone but root and this process's user, or belong to the user requests run as (Apache's
+//! `User`): a module writing into a mapped folder, or any process of that user, could have put
+//! native code there. The rule, ancestors included, is [`crate::safe_path`]'s. A refused
+//! `.cwasm` is never executed; the loader compiles the `.wasm` instead.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::precompiled::Sidecar;
+use crate::safe_path::{Trust, check_trusted_path};
 
-/// Checks the `.cwasm` at `cwasm`, its sidecar and its folder. `run_uid`: the uid requests run
-/// as, when it differs from this process's.
+/// Checks the `.cwasm` at `cwasm`, its sidecar and every folder above them. `run_uid`: the uid
+/// requests run as, when it differs from this process's.
 pub fn check_native_code_trust(cwasm: &Path, run_uid: Option<u32>) -> Result<(), String> {
-    let folder = cwasm.parent().unwrap_or_else(|| Path::new("."));
-    let folder = if folder.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        folder
-    };
-    for path in [cwasm, &Sidecar::path_for(cwasm), folder] {
-        let meta =
-            std::fs::metadata(path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
-        let mode = meta.mode();
-        if mode & 0o022 != 0 {
-            return Err(format!(
-                "{} is writable by {} (mode {:o}); native code is trusted only from files their \
-                 owner alone can change",
-                path.display(),
-                if mode & 0o002 != 0 {
-                    "anyone"
-                } else {
-                    "its group"
-                },
-                mode & 0o7777
-            ));
-        }
-        if run_uid.is_some_and(|uid| uid == meta.uid()) {
-            return Err(format!(
-                "{} belongs to uid {}, the user requests run as, so a module could have written it",
-                path.display(),
-                meta.uid()
-            ));
-        }
+    let trust = Trust { run_uid };
+    for path in [cwasm, &Sidecar::path_for(cwasm)] {
+        check_trusted_path(path, trust).map_err(|why| {
+            format!("{why}; native code is trusted only from files no one else can change")
+        })?;
     }
     Ok(())
 }
@@ -51,7 +27,7 @@ pub fn check_native_code_trust(cwasm: &Path, run_uid: Option<u32>) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]
     fn refuses_writable_files_and_folders_and_the_run_user() {
