@@ -957,6 +957,14 @@ static apr_array_header_t *build_env(request_rec *r, wasm_dir_conf *conf, int cg
             }
         }
     }
+    else if (r->user) {
+        /* Modules without CGI variables (wasi:http handlers) still learn who Apache
+         * authenticated, from the two variables CGI would give them. */
+        add_pair(env, "REMOTE_USER", r->user);
+        if (r->ap_auth_type) {
+            add_pair(env, "AUTH_TYPE", r->ap_auth_type);
+        }
+    }
     if (conf->env) {
         for (i = 0; i < conf->env->nelts; i++) {
             wasm_pair_t *p = &APR_ARRAY_IDX(conf->env, i, wasm_pair_t);
@@ -966,20 +974,35 @@ static apr_array_header_t *build_env(request_rec *r, wasm_dir_conf *conf, int cg
     return env;
 }
 
+/* Whether a request's credentials reach the module: as for CGI, only with `CGIPassAuth On`. */
+static int passes_auth(request_rec *r)
+{
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    return core->cgi_pass_auth == AP_CGI_PASS_AUTH_ON;
+}
+
 /* A wasi:http handler's request: method, path with query as sent, scheme, authority and every
- * header field (the runtime builds the incoming-request; no CGI variables). */
+ * header field but the credentials Apache withholds from CGI programs (Authorization,
+ * Proxy-Authorization) unless `CGIPassAuth On` (the runtime builds the incoming-request; no CGI
+ * variables). */
 static void set_http_head(request_rec *r, wasm_request_t *req)
 {
     const apr_array_header_t *elts = apr_table_elts(r->headers_in);
     const apr_table_entry_t *e = (const apr_table_entry_t *)elts->elts;
     apr_array_header_t *headers = apr_array_make(r->pool, elts->nelts + 1, sizeof(wasm_pair_t));
     const char *host = apr_table_get(r->headers_in, "Host");
+    int pass_auth = passes_auth(r);
     int i;
 
     for (i = 0; i < elts->nelts; i++) {
-        if (e[i].key && e[i].val) {
-            add_pair(headers, e[i].key, e[i].val);
+        if (!e[i].key || !e[i].val) {
+            continue;
         }
+        if (!pass_auth && (!strcasecmp(e[i].key, "Authorization")
+                           || !strcasecmp(e[i].key, "Proxy-Authorization"))) {
+            continue;
+        }
+        add_pair(headers, e[i].key, e[i].val);
     }
     req->method = r->method;
     req->path_with_query = apr_uri_unparse(r->pool, &r->parsed_uri, APR_URI_UNP_OMITSITEPART);
@@ -1073,7 +1096,12 @@ static int wasm_handle_response(request_rec *r, wasm_request_ctx *ctx,
 {
     int status;
 
-    if (outcome->status == WASM_RUN_OK) {
+    if (outcome->status == WASM_RUN_EXIT_AFTER_RESPONSE) {
+        /* As mod_cgi: a program's output is its response, whatever its exit status. */
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, WASMLOGNO(0022) "mod_wasm: %s: %s",
+                      ctx->tag, outcome->message);
+    }
+    if (outcome->status == WASM_RUN_OK || outcome->status == WASM_RUN_EXIT_AFTER_RESPONSE) {
         if (ctx->header_status == HTTP_NOT_MODIFIED) {
             r->status = HTTP_NOT_MODIFIED;
             return OK;

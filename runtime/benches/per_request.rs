@@ -15,7 +15,7 @@ use std::sync::Arc;
 use wasm_runtime::compiled::Code;
 use wasm_runtime::component_state::ComponentState;
 use wasm_runtime::engine::EngineSettings;
-use wasm_runtime::http_handler::HttpHead;
+use wasm_runtime::http_head::HttpHead;
 use wasm_runtime::outbound::OutboundPolicy;
 use wasm_runtime::streams::IoBridge;
 use wasm_runtime::{Limits, MemoryIo, Request, RunStatus, Runtime};

@@ -305,13 +305,18 @@ typedef enum {
     /** read_body failed (the host knows the HTTP status to send). */
     WASM_RUN_BODY_ERROR = 8,
     /** Every instance slot of this process is in use: answer 503 with Retry-After. */
-    WASM_RUN_BUSY = 9
+    WASM_RUN_BUSY = 9,
+    /** The module exited with a non-zero code (exit_code) after it began its response (its CGI
+     *  headers were complete, or it wrote body bytes): the response was delivered whole, as
+     *  mod_cgi delivers a CGI program's output whatever its exit status. End it as on
+     *  WASM_RUN_OK, and log the message. */
+    WASM_RUN_EXIT_AFTER_RESPONSE = 10
 } wasm_run_status_t;
 
 /** The result of wasm_runtime_run(). Owned by the caller. */
 typedef struct {
     wasm_run_status_t status;
-    /** The exit code for WASM_RUN_EXIT_FAILURE (and 0 otherwise). */
+    /** The exit code for WASM_RUN_EXIT_FAILURE and WASM_RUN_EXIT_AFTER_RESPONSE (else 0). */
     int exit_code;
     /** Non-zero once headers or body bytes reached the host (a status can no longer be sent). */
     int output_started;

@@ -259,7 +259,7 @@ pub static DIRECTIVES: &[Directive] = &[
         default: DefaultValue::Text("Off"),
         manifest: ManifestKey::Route("map-cgi-file-names"),
         manifest_form: "`#true` / `#false`",
-        doc: "On: SCRIPT_FILENAME and PATH_TRANSLATED use guest paths",
+        doc: "On: SCRIPT_FILENAME, PATH_TRANSLATED, DOCUMENT_ROOT use guest paths (dropped when outside every mapping)",
     },
     Directive {
         name: "WasmEntryPoint",

@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::compiled::ModuleKind;
 use crate::engine::{EngineSettings, OptLevel};
 use crate::host_io::{BodyReadError, ClientGone, HeadersAnswer, HostIo};
-use crate::http_handler::HttpHead;
+use crate::http_head::HttpHead;
 use crate::loader::check_module_file;
 use crate::mapped_dir::MappedDir;
 use crate::module_limits::ModuleLimits;
@@ -127,6 +127,7 @@ pub const WASM_RUN_BAD_HEADERS: c_int = 6;
 pub const WASM_RUN_SETUP_FAILED: c_int = 7;
 pub const WASM_RUN_BODY_ERROR: c_int = 8;
 pub const WASM_RUN_BUSY: c_int = 9;
+pub const WASM_RUN_EXIT_AFTER_RESPONSE: c_int = 10;
 
 /// The C status code and exit code for a run's status.
 pub fn status_code(status: &RunStatus) -> (c_int, c_int) {
@@ -141,6 +142,7 @@ pub fn status_code(status: &RunStatus) -> (c_int, c_int) {
         RunStatus::SetupFailed(_) => (WASM_RUN_SETUP_FAILED, 0),
         RunStatus::BodyReadFailed => (WASM_RUN_BODY_ERROR, 0),
         RunStatus::Busy => (WASM_RUN_BUSY, 0),
+        RunStatus::ExitAfterResponse(code) => (WASM_RUN_EXIT_AFTER_RESPONSE, *code),
     }
 }
 

@@ -20,24 +20,10 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{Error as HttpError, WasiHttpView};
 
 use crate::component_state::ComponentState;
+use crate::http_head::HttpHead;
 use crate::request::{Failure, Run, RunStatus};
 use crate::runtime::Runtime;
 use crate::streams::IoBridge;
-
-/// The request line and header fields a wasi:http handler receives.
-#[derive(Clone, Debug, Default)]
-pub struct HttpHead<'a> {
-    /// `GET`, `POST`, …
-    pub method: &'a str,
-    /// The path with its query, as the client sent it (`/a/b?x=1`).
-    pub path_with_query: &'a str,
-    /// `http` or `https`.
-    pub scheme: &'a str,
-    /// `host[:port]` the client asked for.
-    pub authority: &'a str,
-    /// Every request header field, in order.
-    pub headers: Vec<(&'a str, &'a str)>,
-}
 
 impl Runtime {
     pub(crate) fn run_http(

@@ -15,7 +15,7 @@ use crate::compiled::Code;
 use crate::component_state::ComponentState;
 use crate::directives::{DEFAULT_MEMORY_LIMIT, DEFAULT_OUTPUT_LIMIT, DEFAULT_TIMEOUT_MS};
 use crate::host_io::HostIo;
-use crate::http_handler::HttpHead;
+use crate::http_head::HttpHead;
 use crate::mapped_dir::MappedDir;
 use crate::outbound::OutboundPolicy;
 use crate::request_state::RequestState;
@@ -66,8 +66,12 @@ pub struct Request<'a> {
 pub enum RunStatus {
     /// Ran to completion.
     Ok,
-    /// Exited with a non-zero code.
+    /// Exited with a non-zero code before giving a response.
     ExitFailure(i32),
+    /// Exited with a non-zero code after giving its response, which was delivered whole (as
+    /// mod_cgi does: it never looks at a CGI program's exit status). PHP exits 255 after printing
+    /// a fatal error's page.
+    ExitAfterResponse(i32),
     /// Trapped.
     Trap(String),
     /// Ran out of time.
@@ -110,14 +114,17 @@ impl Outcome {
         let hit_memory_limit = self.memory_limited
             && matches!(
                 self.status,
-                RunStatus::Ok | RunStatus::Trap(_) | RunStatus::ExitFailure(_)
+                RunStatus::Ok
+                    | RunStatus::Trap(_)
+                    | RunStatus::ExitFailure(_)
+                    | RunStatus::ExitAfterResponse(_)
             );
         if hit_memory_limit {
             return CountedAs::MemoryLimit;
         }
         match self.status {
             RunStatus::Ok => CountedAs::Ok,
-            RunStatus::ExitFailure(_) => CountedAs::Exit,
+            RunStatus::ExitFailure(_) | RunStatus::ExitAfterResponse(_) => CountedAs::Exit,
             RunStatus::Trap(_) => CountedAs::Trap,
             RunStatus::Timeout(_) => CountedAs::Timeout,
             RunStatus::OutputLimit(_) => CountedAs::OutputLimit,
@@ -134,6 +141,9 @@ impl Outcome {
         match &self.status {
             RunStatus::Ok => String::new(),
             RunStatus::ExitFailure(code) => format!("module exited with code {code}"),
+            RunStatus::ExitAfterResponse(code) => {
+                format!("module exited with code {code} after its response (delivered)")
+            }
             RunStatus::Trap(what) => format!("module trapped: {what}"),
             RunStatus::Timeout(limit) => {
                 format!("time limit of {} ms exceeded", limit.as_millis())
@@ -348,21 +358,24 @@ impl Run<'_> {
         }
     }
 
-    /// Ends the output: pending body bytes delivered on success (where a late failure, such as a
-    /// body shorter than its `Content-Length`, still turns the verdict), dropped otherwise.
+    /// Ends the output: pending body bytes delivered on success, and on an exit with a non-zero
+    /// code once the module has begun its response (where a late failure, such as a body shorter
+    /// than its `Content-Length`, still turns the verdict); dropped otherwise.
     fn finish(&self, status: RunStatus) -> RunStatus {
-        match status {
-            RunStatus::Ok => {
-                self.bridge.finish(true);
-                match self.bridge.failure() {
-                    Some(failure) => failure_status(failure, self.timeout, self.deadline),
-                    None => RunStatus::Ok,
-                }
+        let delivered = match status {
+            RunStatus::Ok => RunStatus::Ok,
+            RunStatus::ExitFailure(code) if self.bridge.response_begun() => {
+                RunStatus::ExitAfterResponse(code)
             }
             other => {
                 self.bridge.finish(false);
-                other
+                return other;
             }
+        };
+        self.bridge.finish(true);
+        match self.bridge.failure() {
+            Some(failure) => failure_status(failure, self.timeout, self.deadline),
+            None => delivered,
         }
     }
 }
@@ -440,8 +453,11 @@ fn wasi_builder(
     }
     let host_dirs: Vec<(&str, &str)> = req.dirs.iter().map(|(g, d)| (*g, d.host())).collect();
     for (name, value) in &req.env {
-        if req.map_cgi_filenames && matches!(*name, "SCRIPT_FILENAME" | "PATH_TRANSLATED") {
-            builder.env(name, map_to_guest(value, &host_dirs));
+        if req.map_cgi_filenames && HOST_PATH_VARIABLES.contains(name) {
+            // A host path no mapping contains would tell the module about the host: dropped.
+            if let Some(guest) = map_to_guest(value, &host_dirs) {
+                builder.env(name, guest);
+            }
         } else {
             builder.env(name, value);
         }
@@ -466,8 +482,17 @@ fn wasi_builder(
     Ok(builder)
 }
 
-/// Rewrites a host path to the guest path of the most specific mapping that contains it.
-pub fn map_to_guest(host_path: &str, dirs: &[(&str, &str)]) -> String {
+/// The CGI variables that hold host paths, which `WasmMapCGIFileNames` rewrites to guest paths.
+pub const HOST_PATH_VARIABLES: [&str; 4] = [
+    "SCRIPT_FILENAME",
+    "PATH_TRANSLATED",
+    "DOCUMENT_ROOT",
+    "CONTEXT_DOCUMENT_ROOT",
+];
+
+/// Rewrites a host path to the guest path of the most specific mapping that contains it; `None`
+/// when no mapping does.
+pub fn map_to_guest(host_path: &str, dirs: &[(&str, &str)]) -> Option<String> {
     let mut best: Option<(&str, &str)> = None;
     for &(guest, host) in dirs {
         let host_trimmed = host.trim_end_matches('/');
@@ -479,13 +504,15 @@ pub fn map_to_guest(host_path: &str, dirs: &[(&str, &str)]) -> String {
             best = Some((guest, host_trimmed));
         }
     }
-    match best {
-        Some((guest, host)) => {
-            let rest = &host_path[host.len()..];
-            format!("{}{rest}", guest.trim_end_matches('/'))
+    best.map(|(guest, host)| {
+        let rest = &host_path[host.len()..];
+        let guest = guest.trim_end_matches('/');
+        if guest.is_empty() && rest.is_empty() {
+            "/".to_string()
+        } else {
+            format!("{guest}{rest}")
         }
-        None => host_path.to_string(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -495,12 +522,18 @@ mod tests {
     #[test]
     fn maps_the_most_specific_dir() {
         let dirs = [("/app", "/srv/app"), ("/lib", "/srv/app/lib")];
-        assert_eq!(map_to_guest("/srv/app/main.py", &dirs), "/app/main.py");
-        assert_eq!(map_to_guest("/srv/app/lib/x.py", &dirs), "/lib/x.py");
+        let map = |p| map_to_guest(p, &dirs);
+        assert_eq!(map("/srv/app/main.py").as_deref(), Some("/app/main.py"));
+        assert_eq!(map("/srv/app/lib/x.py").as_deref(), Some("/lib/x.py"));
+        assert_eq!(map("/srv/app").as_deref(), Some("/app"));
+        // Outside every mapping: no guest path (the variable is dropped).
+        assert_eq!(map("/srv/application/x"), None);
+        assert_eq!(map("/elsewhere"), None);
+        let root = [("/", "/srv/www")];
+        assert_eq!(map_to_guest("/srv/www", &root).as_deref(), Some("/"));
         assert_eq!(
-            map_to_guest("/srv/application/x", &dirs),
-            "/srv/application/x"
+            map_to_guest("/srv/www/i.php", &root).as_deref(),
+            Some("/i.php")
         );
-        assert_eq!(map_to_guest("/elsewhere", &dirs), "/elsewhere");
     }
 }

@@ -204,7 +204,7 @@ impl IoBridge {
 
     /// A notice about this request for the host's log.
     pub fn log_notice(&self, message: &str) {
-        if let Some(io) = self.lock().io() {
+        if let Some(mut io) = self.lock().io() {
             io.log_notice(message);
         }
     }
@@ -218,6 +218,12 @@ impl IoBridge {
     pub fn failure(&self) -> Option<OutputFailure> {
         self.lock().failure.clone()
     }
+    /// Whether the module has begun a response: its CGI header block is complete, or (without
+    /// CGI) it wrote body bytes, delivered or still pending.
+    pub fn response_begun(&self) -> bool {
+        let s = self.lock();
+        if s.cgi { s.headers_done } else { s.written > 0 }
+    }
     /// Whether headers or body reached the host.
     pub fn output_started(&self) -> bool {
         self.lock().output_started
@@ -228,10 +234,33 @@ impl IoBridge {
     }
 }
 
+/// The host, for one call: while it lasts the thread is not signalled by the watchdog (see
+/// [`crate::watchdog::in_host`]), so Apache's own time limits bound the call.
+struct HostCall<'a> {
+    io: &'a mut (dyn HostIo + 'static),
+    _in_host: crate::watchdog::InHost,
+}
+
+impl std::ops::Deref for HostCall<'_> {
+    type Target = dyn HostIo + 'static;
+    fn deref(&self) -> &Self::Target {
+        self.io
+    }
+}
+
+impl std::ops::DerefMut for HostCall<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.io
+    }
+}
+
 impl Shared {
-    fn io(&mut self) -> Option<&mut dyn HostIo> {
+    fn io(&mut self) -> Option<HostCall<'_>> {
         // SAFETY: see `IoBridge::attach`.
-        self.io.map(|p| unsafe { &mut *p })
+        self.io.map(|p| HostCall {
+            io: unsafe { &mut *p },
+            _in_host: crate::watchdog::in_host(),
+        })
     }
 
     fn fail(&mut self, failure: OutputFailure) -> StreamError {
@@ -303,7 +332,7 @@ impl Shared {
         self.headers_done = true;
         self.output_started = true;
         self.content_length = content_length;
-        if let Some(io) = self.io()
+        if let Some(mut io) = self.io()
             && !dropped.is_empty()
         {
             io.log_notice(&format!(
@@ -312,7 +341,7 @@ impl Shared {
             ));
         }
         let answer = match self.io() {
-            Some(io) => send(io),
+            Some(mut io) => send(&mut *io),
             None => HeadersAnswer::Abort,
         };
         match answer {
@@ -359,7 +388,7 @@ impl Shared {
     /// Hands pending body bytes to the host and has it send everything it holds to the client.
     fn push_out(&mut self) -> StreamResult<()> {
         self.flush_body()?;
-        if let Some(io) = self.io()
+        if let Some(mut io) = self.io()
             && io.flush().is_err()
         {
             return Err(self.fail(OutputFailure::ClientGone));
@@ -373,7 +402,7 @@ impl Shared {
         }
         let buf = std::mem::take(&mut self.body_buf);
         let result = match self.io() {
-            Some(io) => io.write_body(&buf),
+            Some(mut io) => io.write_body(&buf),
             None => Err(crate::host_io::ClientGone),
         };
         self.body_buf = buf;
@@ -423,7 +452,7 @@ impl Shared {
     }
 
     fn log_line(&mut self, line: &[u8]) {
-        if let Some(io) = self.io() {
+        if let Some(mut io) = self.io() {
             io.log_stderr(line);
         }
     }
@@ -440,7 +469,7 @@ impl Shared {
         let mut buf = vec![0u8; size.clamp(1, READ_CHUNK)];
         let time_left = self.deadline.saturating_duration_since(Instant::now());
         let result = match self.io() {
-            Some(io) if !time_left.is_zero() => io.read_body(&mut buf, time_left),
+            Some(mut io) if !time_left.is_zero() => io.read_body(&mut buf, time_left),
             _ => Err(crate::host_io::BodyReadError),
         };
         match result {

@@ -9,17 +9,26 @@
 //! is back in Wasm code, and the epoch deadline traps it at once. The signal is unblocked only
 //! while the thread runs a module (Apache's threaded MPMs block signals in worker threads).
 //!
-//! The request path touches only its own slot (two atomic stores and two `pthread_sigmask`
+//! A thread inside a call into the host (Apache's output filters writing to a slow client, a
+//! body read) is never signalled ([`in_host`]): httpd restarts its own `Timeout` wait on every
+//! `EINTR`, so a signal each tick would keep a client that stopped reading attached for ever.
+//! The host bounds those calls itself (Apache's `Timeout`, the body read's deadline), and once
+//! the call returns past the deadline the module stops at its next epoch check. A slow reader
+//! thus frees its worker within `WasmTimeout` + `Timeout`.
+//!
+//! The request path touches only its own slot (a few atomic stores and two `pthread_sigmask`
 //! calls); the slot table's lock is taken once per thread, at its first request, and by the
 //! ticker.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-/// One thread's deadline (nanoseconds since [`epoch`], 0 when idle) and its pthread id.
+/// One thread's deadline (nanoseconds since [`epoch`], 0 when idle), whether it is inside a host
+/// call, and its pthread id.
 struct Slot {
     deadline: AtomicU64,
+    in_host: AtomicBool,
     thread: libc::pthread_t,
 }
 
@@ -48,6 +57,7 @@ thread_local! {
     static MY_SLOT: MySlot = {
         let slot = Arc::new(Slot {
             deadline: AtomicU64::new(0),
+            in_host: AtomicBool::new(false),
             // SAFETY: always safe to call.
             thread: unsafe { libc::pthread_self() },
         });
@@ -112,14 +122,32 @@ impl Drop for Armed {
     }
 }
 
-/// Signals every thread that is running a module past its deadline. Called by the ticker.
+/// While alive, this thread is inside a call into the host and is not signalled.
+pub struct InHost {
+    was: bool,
+}
+
+/// Marks the current thread as inside a host call until the returned guard is dropped.
+pub fn in_host() -> InHost {
+    let was = MY_SLOT.with(|slot| slot.0.in_host.swap(true, Ordering::AcqRel));
+    InHost { was }
+}
+
+impl Drop for InHost {
+    fn drop(&mut self) {
+        MY_SLOT.with(|slot| slot.0.in_host.store(self.was, Ordering::Release));
+    }
+}
+
+/// Signals every thread that is running a module past its deadline, unless it is inside a host
+/// call. Called by the ticker.
 pub fn kick_overdue() {
     let now = Instant::now().saturating_duration_since(epoch()).as_nanos();
     let now = u64::try_from(now).unwrap_or(u64::MAX);
     let slots = slots().lock().unwrap_or_else(|p| p.into_inner());
     for slot in slots.iter() {
         let deadline = slot.deadline.load(Ordering::Acquire);
-        if deadline != 0 && deadline <= now {
+        if deadline != 0 && deadline <= now && !slot.in_host.load(Ordering::Acquire) {
             // SAFETY: the thread is alive: a thread removes its slot, under this lock, before it
             // exits.
             unsafe { libc::pthread_kill(slot.thread, interrupt_signal()) };

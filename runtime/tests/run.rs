@@ -118,15 +118,33 @@ fn exit_codes() {
     assert_eq!(fail.status, RunStatus::ExitFailure(3));
     assert!(!fail.output_started);
     assert!(io.output().is_empty());
-    // Output still buffered at a failing exit is dropped: a clean 500 remains possible.
+    // Output written before a failing exit is the program's response: delivered whole, as
+    // mod_cgi delivers a CGI program's output whatever its exit status.
     let wasm = module(
-        b"oops",
+        b"page",
         "(call $write (i32.const 4096) (i32.const 4)) (call $proc_exit (i32.const 2))",
     );
     let (late, io) = run(&rt, &wasm, false, Limits::default(), b"");
-    assert_eq!(late.status, RunStatus::ExitFailure(2));
-    assert!(io.output().is_empty());
-    assert!(!late.output_started);
+    assert_eq!(late.status, RunStatus::ExitAfterResponse(2));
+    assert_eq!(io.output(), b"page");
+    assert!(late.output_started);
+    // A status of 126 or more (PHP exits 255 after a fatal error) is an exit, not a trap.
+    let (high, _) = run(
+        &rt,
+        &module(b"", "(call $proc_exit (i32.const 255))"),
+        false,
+        Limits::default(),
+        b"",
+    );
+    assert_eq!(high.status, RunStatus::ExitFailure(255));
+    // With CGI, a program that never completed its headers has no response to deliver.
+    let wasm = module(
+        b"Status: 200",
+        "(call $write (i32.const 4096) (i32.const 11)) (call $proc_exit (i32.const 255))",
+    );
+    let (partial, io) = run(&rt, &wasm, true, Limits::default(), b"");
+    assert_eq!(partial.status, RunStatus::ExitFailure(255));
+    assert!(io.output().is_empty() && io.headers.is_none());
 }
 
 #[test]

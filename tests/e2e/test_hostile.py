@@ -318,20 +318,21 @@ def test_exit3_before_output_is_500_with_code_logged(srv):
     expect_log(srv, mark, re.escape("/h/exit3-before"), r"\b3\b", r"exit|code|status")
 
 
-def test_exit3_after_output_cuts_the_response(srv):
+def test_exit3_after_output_delivers_the_response_whole(srv):
+    """As mod_cgi: a program's output is its response whatever its exit status (issue 20)."""
     mark = srv.log_mark()
     r = srv.get("/h/exit3-after")
     assert r.status == 200, r
     assert r.body.startswith(b"output before exit(3)\n"), r
-    assert not r.complete, "a failure after output must be visibly truncated"
-    expect_log(srv, mark, re.escape("/h/exit3-after"), r"\b3\b")
+    assert r.complete and len(r.body) == 22 + 128 * 1024, r
+    expect_log(srv, mark, re.escape("/h/exit3-after"), r"\b3\b", "after its response")
 
 
-def test_exit3_after_small_output_is_not_a_success(srv):
-    """22 bytes, flushed, then exit(3): a 500 (nothing sent yet) or a cut response, never a clean 200."""
+def test_exit3_after_small_output_is_delivered_with_the_code_logged(srv):
+    """22 bytes, flushed, then exit(3): the 22 bytes are the response; the code is in the log."""
     mark = srv.log_mark()
     r = srv.get("/h/exit3-after-small")
-    assert r.status == 500 or not r.complete, r
+    assert r.status == 200 and r.complete and r.body == b"output before exit(3)\n", r
     expect_log(srv, mark, re.escape("/h/exit3-after-small"), r"\b3\b")
 
 
