@@ -422,7 +422,8 @@ static const command_rec wasm_cmds[] = {
     AP_INIT_FLAG("WasmEnableCGI", set_cgi, NULL, OR_ALL,
                  "On: CGI variables in the environment and CGI headers on stdout"),
     AP_INIT_FLAG("WasmMapCGIFileNames", set_map_cgi_filenames, NULL, OR_ALL,
-                 "On: SCRIPT_FILENAME and PATH_TRANSLATED use guest paths"),
+                 "On: SCRIPT_FILENAME, PATH_TRANSLATED, DOCUMENT_ROOT use guest paths "
+                 "(dropped when outside every mapping)"),
     AP_INIT_TAKE1("WasmEntryPoint", set_entry_point, NULL, OR_ALL,
                   "the exported function to call (default _start)"),
     AP_INIT_TAKE1("WasmTimeout", set_limit, LIMIT_FIELD(timeout_ms), OR_ALL,
