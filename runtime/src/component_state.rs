@@ -16,6 +16,16 @@ use crate::outbound::OutboundPolicy;
 use crate::request_state::RequestLimiter;
 use crate::streams::IoBridge;
 
+/// The most resources (descriptors, streams, pollables, wasi:http fields, requests, responses…)
+/// one component request may hold at once. With [`FIELDS_SIZE_LIMIT`] this bounds the host
+/// memory behind a request's resources, which `WasmMemoryLimit` (the guest's own memory) does not
+/// count: a guest creating resources in a loop gets an error, not the host's memory.
+pub const MAX_RESOURCES: usize = 4096;
+
+/// The most bytes of names and values one wasi:http `fields` may hold (Apache's own limit for a
+/// request header line is 8 KiB).
+pub const FIELDS_SIZE_LIMIT: usize = 64 * 1024;
+
 /// The data of one component request's `Store`.
 pub struct ComponentState {
     wasi: WasiCtx,
@@ -33,10 +43,14 @@ impl ComponentState {
         outbound: Arc<OutboundPolicy>,
         bridge: IoBridge,
     ) -> ComponentState {
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(FIELDS_SIZE_LIMIT);
         ComponentState {
             wasi,
-            table: ResourceTable::new(),
-            http: WasiHttpCtx::new(),
+            table,
+            http,
             hooks: OutboundHooks {
                 policy: outbound,
                 bridge,

@@ -40,8 +40,12 @@ fn absolute(path: &Path) -> Result<PathBuf, String> {
     if path.is_absolute() {
         return Ok(path.to_path_buf());
     }
-    let cwd = std::env::current_dir()
-        .map_err(|e| format!("cannot tell the current folder to check {}: {e}", path.display()))?;
+    let cwd = std::env::current_dir().map_err(|e| {
+        format!(
+            "cannot tell the current folder to check {}: {e}",
+            path.display()
+        )
+    })?;
     Ok(cwd.join(path))
 }
 
@@ -157,8 +161,14 @@ mod tests {
         chmod(&dir.join("a"), 0o775);
         let err = check_trusted_path(&dir.join("a/b/m.cwasm"), Trust::default()).unwrap_err();
         let a = dir.join("a");
-        assert!(err.contains(&format!("{} is writable by its group", a.display())), "{err}");
-        assert!(err.contains(&format!("chmod go-w {}", a.display())), "{err}");
+        assert!(
+            err.contains(&format!("{} is writable by its group", a.display())),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("chmod go-w {}", a.display())),
+            "{err}"
+        );
         // World-writable and sticky is fine only for a root-owned folder above the path, never
         // for the path itself.
         chmod(&dir.join("a"), 0o1777);
@@ -200,9 +210,18 @@ mod tests {
         } else {
             std::fs::metadata(&file).unwrap().uid()
         };
-        let err = check_trusted_path(&file, Trust { run_uid: Some(run_uid) }).unwrap_err();
+        let err = check_trusted_path(
+            &file,
+            Trust {
+                run_uid: Some(run_uid),
+            },
+        )
+        .unwrap_err();
         assert!(err.contains("the user requests run as"), "{err}");
-        assert!(err.contains(&format!("chown root {}", file.display())), "{err}");
+        assert!(
+            err.contains(&format!("chown root {}", file.display())),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

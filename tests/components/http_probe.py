@@ -350,6 +350,28 @@ def outbound(response_out, query: dict) -> None:
     respond_json(response_out, 200, {"status": status, "body": body.decode("utf-8", "replace")})
 
 
+def fields_grab(response_out) -> None:
+    """Holds ever more header fields objects on the host (1 KiB each), then one oversized one:
+    the server bounds both (a resource cap per request, a size cap per fields)."""
+    held = []
+    try:
+        Fields().append("x-big", b"v" * (1 << 20))
+        oversized = "accepted"
+    except Exception as exc:  # noqa: BLE001 — the refusal is the answer
+        oversized = f"refused: {describe(exc)}"
+    try:
+        while len(held) < 1_000_000:
+            f = Fields()
+            f.append("x-fill", b"v" * 1024)
+            held.append(f)
+        stopped = "never"
+    except Exception as exc:  # noqa: BLE001
+        stopped = describe(exc)
+    count = len(held)
+    held.clear()
+    respond_json(response_out, 200, {"oversized": oversized, "held": count, "stopped": stopped})
+
+
 class IncomingHandler(exports.IncomingHandler):
     """The export componentize-py wires to `wasi:http/incoming-handler.handle`."""
 
@@ -385,5 +407,7 @@ class IncomingHandler(exports.IncomingHandler):
             env(response_out)
         elif path == "/outbound":
             outbound(response_out, query)
+        elif path == "/fields":
+            fields_grab(response_out)
         else:
             respond(response_out, 404, f"not found: {path}".encode())

@@ -169,6 +169,7 @@ def auth_srv(built, mpm):
         + location("/echo", PROBE, "CGIPassAuth On") + "</VirtualHost>\n"
         + location("/echo", PROBE)
         + location("/env", PROBE, *auth)
+        + location("/fields", PROBE)
         + location("/map-on", "cgi_echo", "WasmEnableCGI On", "WasmMapCGIFileNames On",
                    "WasmMapDir /site @DOCROOT@")
         + location("/map-none", "cgi_echo", "WasmEnableCGI On", "WasmMapCGIFileNames On",
@@ -219,6 +220,21 @@ def test_mapped_cgi_file_names_never_pass_a_host_path(auth_srv):
     assert not [v for v in none.values() if docroot in v], none
     off = parse_echo(auth_srv.get("/map-off/x").body)["env"]
     assert off["SCRIPT_FILENAME"].startswith(docroot), off
+
+
+def test_host_memory_behind_a_components_resources_is_bounded(auth_srv):
+    """1 KiB header fields objects held in a loop: refused long before a million (the request ends
+    with a trap, logged); a 1 MiB field is refused by the per-fields size cap."""
+    mark = auth_srv.log_mark()
+    r = auth_srv.get("/fields")
+    if r.status == 200:
+        doc = json.loads(r.body)
+        assert doc["held"] <= 4096, doc
+        assert doc["oversized"].startswith("refused"), doc
+    else:
+        assert r.status == 500, r
+        expect_log(auth_srv, mark, "/fields", "trap")
+    assert auth_srv.get("/echo").status == 200
 
 
 # --------------------------------------------------------------------------------------------
