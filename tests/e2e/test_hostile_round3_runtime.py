@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -176,8 +177,11 @@ def auth_srv(built, mpm):
                    f"WasmMapDir /other {site}")
         + location("/map-off", "cgi_echo", "WasmEnableCGI On")
     )
-    yield from serving(Apache(mpm=mpm, extra_conf=conf, start_timeout=START_TIMEOUT,
-                              modules=("auth_basic", "authn_core", "authn_file", "authz_user")))
+    try:
+        yield from serving(Apache(mpm=mpm, extra_conf=conf, start_timeout=START_TIMEOUT,
+                                  modules=("auth_basic", "authn_core", "authn_file", "authz_user")))
+    finally:
+        shutil.rmtree(site, ignore_errors=True)
 
 
 def probe_headers(srv, path: str, **headers) -> dict:
