@@ -17,6 +17,7 @@ MOD_WASM_KEEP_TMP=1 to keep every temporary ServerRoot (config, error log) for i
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import resource
@@ -755,3 +756,29 @@ def chunks_of(data: bytes, size: int) -> Iterator[bytes]:
     """Yields `data` in pieces of `size` bytes (for chunked uploads)."""
     for i in range(0, len(data), size):
         yield data[i : i + size]
+
+
+def status_doc(srv: "Apache") -> dict:
+    """The server's wasm-status document (`/wasm-status?json`; the test's config must serve it)."""
+    r = srv.get("/wasm-status?json")
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def route_of(doc: dict, route: str) -> dict:
+    """The one row of a wasm-status document for `route`."""
+    found = [r for r in doc["routes"] if r["route"] == route]
+    assert len(found) == 1, f"{route} appears {len(found)} times in {doc['routes']}"
+    return found[0]
+
+
+def serving(a: "Apache"):
+    """For a module-scoped fixture: starts `a`, yields it, stops it and checks that no child died."""
+    try:
+        a.start()
+        yield a
+    finally:
+        a.stop()
+        log = a.error_log()
+        a.__exit__(None, None, None)
+    assert_no_crash(log)

@@ -60,6 +60,8 @@ from harness import (
     free_port,
     parse_echo,
     raw_request,
+    route_of,
+    status_doc,
     timed,
 )
 
@@ -238,16 +240,6 @@ def still_serving(srv: Apache) -> None:
     assert_no_crash(srv)
 
 
-def status_doc(srv: Apache) -> dict:
-    r = srv.get("/wasm-status?json")
-    assert r.status == 200, r
-    return json.loads(r.body)
-
-
-def route_of(doc: dict, route: str) -> dict:
-    found = [r for r in doc["routes"] if r["route"] == route]
-    assert len(found) == 1, f"{route} appears {len(found)} times in {doc['routes']}"
-    return found[0]
 
 
 def kind_of_route(doc: dict, route: str) -> str:

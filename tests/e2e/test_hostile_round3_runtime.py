@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import BUILD, Apache, assert_no_crash, expect_log, parse_echo
+from harness import BUILD, Apache, assert_no_crash, expect_log, parse_echo, route_of, serving, status_doc
 
 pytestmark = pytest.mark.mpms("event", "prefork")
 
@@ -46,30 +46,6 @@ def location(path: str, module: str | Path, *lines: str) -> str:
     file = module if isinstance(module, Path) else f"@WASM@/{module}.wasm"
     body = "\n    ".join(("SetHandler wasm-handler", f"WasmModule {file}", *lines))
     return f"<Location {path}>\n    {body}\n</Location>\n"
-
-
-def serving(a: Apache):
-    """Starts `a` for a module's tests; stops it afterwards and checks no child died."""
-    try:
-        a.start()
-        yield a
-    finally:
-        a.stop()
-        log = a.error_log()
-        a.__exit__(None, None, None)
-    assert_no_crash(log)
-
-
-def status_doc(srv) -> dict:
-    r = srv.get("/wasm-status?json")
-    assert r.status == 200, r
-    return json.loads(r.body)
-
-
-def route_of(doc: dict, route: str) -> dict:
-    found = [r for r in doc["routes"] if r["route"] == route]
-    assert len(found) == 1, f"{route} appears {len(found)} times in {doc['routes']}"
-    return found[0]
 
 
 # --------------------------------------------------------------------------------------------

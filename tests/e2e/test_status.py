@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness import BUILD, WASM_DIR, Apache, assert_no_crash
+from harness import BUILD, WASM_DIR, Apache, assert_no_crash, route_of
 
 pytestmark = pytest.mark.mpms("event", "prefork")
 
@@ -62,11 +62,6 @@ def status_json(srv: Apache) -> dict:
     assert r.header("Content-Type").startswith("application/json"), r
     return json.loads(r.body)
 
-
-def route_of(doc: dict, route: str) -> dict:
-    found = [r for r in doc["routes"] if r["route"] == route]
-    assert len(found) == 1, f"{route} appears {len(found)} times in {doc['routes']}"
-    return found[0]
 
 
 def fire(srv: Apache, path: str, n: int) -> Counter:
