@@ -33,6 +33,7 @@ pub mod safe_path;
 pub mod signals;
 pub mod status;
 pub mod streams;
+pub mod trap_message;
 pub mod units;
 pub mod wasi_exit;
 pub mod wasi_sleep;

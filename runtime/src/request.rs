@@ -346,13 +346,13 @@ impl Run<'_> {
                     if *trap == Trap::Interrupt {
                         RunStatus::Timeout(timeout)
                     } else {
-                        RunStatus::Trap(trap.to_string())
+                        RunStatus::Trap(crate::trap_message::describe(&e))
                     }
                 } else if Instant::now() >= deadline {
                     // A host call cut short by the deadline (EINTR) surfaced as an error.
                     RunStatus::Timeout(timeout)
                 } else {
-                    RunStatus::Trap(format!("{e:#}"))
+                    RunStatus::Trap(crate::trap_message::describe(&e))
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! own `poll_oneoff` once [`crate::wasi_sleep`] needed it. Its own file so the runtime (which
 //! links against it) and the request runner (which fills it) need not import each other.
 
-use wasmtime::{Func, ResourceLimiter, StoreLimits};
+use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 /// The route's memory limit, remembering whether it ever refused a growth (a module that then
@@ -48,8 +48,6 @@ impl ResourceLimiter for RequestLimiter {
 pub struct RequestState {
     pub(crate) wasi: WasiP1Ctx,
     pub(crate) limits: RequestLimiter,
-    /// wasmtime-wasi's own `poll_oneoff`, made on first use (see [`crate::wasi_sleep`]).
-    pub(crate) original_poll_oneoff: Option<Func>,
 }
 
 impl RequestState {
@@ -58,7 +56,6 @@ impl RequestState {
         RequestState {
             wasi,
             limits: RequestLimiter::new(limits),
-            original_poll_oneoff: None,
         }
     }
 }

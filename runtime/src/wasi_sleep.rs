@@ -5,13 +5,14 @@
 //! what makes file system calls cheap here. A thread sleep cannot be abandoned: `sleep(3600)`
 //! would hold an Apache worker for an hour whatever `WasmTimeout` says. This shadows the import:
 //! that one case becomes a Tokio sleep, which the request runner drops at the deadline; every
-//! other subscription set goes to wasmtime-wasi's own implementation, which already waits
-//! asynchronously.
+//! other subscription set (several subscriptions, absolute clocks, fd readiness) goes to
+//! wasmtime-wasi's own generated `poll_oneoff`, called directly with this caller's memory (as
+//! wasmtime-wasi's linker glue does), which already waits asynchronously.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::{Caller, Extern, Linker, Val};
+use wasmtime::{AsContextMut, Caller, Extern, Linker};
+use wasmtime_wasi::p1::wasi_snapshot_preview1::{self as p1, WasiSnapshotPreview1};
 
 use crate::request_state::RequestState;
 
@@ -30,14 +31,12 @@ const ERRNO_FAULT: i32 = 21;
 
 /// Replaces `poll_oneoff` in `linker` (which already holds wasmtime-wasi's preview 1 functions).
 pub fn shadow_poll_oneoff(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
-    let original = Arc::new(linker.clone());
     linker.allow_shadowing(true);
     linker.func_wrap_async(
         MODULE,
         NAME,
         move |mut caller: Caller<'_, RequestState>,
               (subs, events, count, nevents): (i32, i32, i32, i32)| {
-            let original = original.clone();
             Box::new(async move {
                 if count == 1
                     && let Some((userdata, delay)) = relative_sleep(&mut caller, subs)
@@ -45,26 +44,34 @@ pub fn shadow_poll_oneoff(linker: &mut Linker<RequestState>) -> wasmtime::Result
                     tokio::time::sleep(delay).await;
                     return Ok(write_clock_event(&mut caller, events, nevents, userdata));
                 }
-                // Made once per store: a module polling in a loop must not grow its store.
-                let func = match caller.data().original_poll_oneoff {
-                    Some(func) => func,
-                    None => {
-                        let Ok(Extern::Func(func)) = original.get(&mut caller, MODULE, NAME) else {
-                            return Err(wasmtime::Error::msg("poll_oneoff is not linked"));
-                        };
-                        caller.data_mut().original_poll_oneoff = Some(func);
-                        func
-                    }
-                };
-                let params = [subs, events, count, nevents].map(Val::I32);
-                let mut result = [Val::I32(0)];
-                func.call_async(&mut caller, &params, &mut result).await?;
-                Ok(result[0].unwrap_i32())
+                wasi_poll_oneoff(&mut caller, subs, events, count, nevents).await
             })
         },
     )?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// wasmtime-wasi's `poll_oneoff` on this caller's memory and WASI context.
+async fn wasi_poll_oneoff(
+    caller: &mut Caller<'_, RequestState>,
+    subs: i32,
+    events: i32,
+    count: i32,
+    nevents: i32,
+) -> wasmtime::Result<i32> {
+    let fuel = caller.as_context_mut().hostcall_fuel();
+    let Some(memory) = memory(caller) else {
+        return Err(wasmtime::Error::msg(
+            "poll_oneoff: the module exports no memory",
+        ));
+    };
+    let (data, state) = memory.data_and_store_mut(&mut *caller);
+    let wasi = &mut state.wasi;
+    wasi.set_hostcall_fuel(fuel);
+    let mut guest = wiggle::GuestMemory::Unshared(data);
+    let errno = p1::poll_oneoff(wasi, &mut guest, subs, events, count, nevents).await?;
+    Ok(errno)
 }
 
 fn memory(caller: &mut Caller<'_, RequestState>) -> Option<wasmtime::Memory> {
