@@ -2,6 +2,7 @@
 #
 #   make            build everything (release profile; `make PROFILE=debug` for a quicker build)
 #   make components the WebAssembly components of the samples and tests (build/components/)
+#   make php        php-cgi for WASI from Debian's PHP source (build/php/php-cgi.wasm, cached)
 #   make test       build, then run every test (Rust unit/integration tests + the e2e suite)
 #   make up         build, then serve the demo (samples/demo) with Apache on 127.0.0.1:8080
 #   make deb        build, then the Debian packages libapache2-mod-wasm and mod-wasm in build/deb/
@@ -23,7 +24,7 @@ WASM := $(patsubst samples/c/%.c,$(BUILD)/wasm/%.wasm,$(SAMPLE_C)) \
         $(patsubst tests/modules/%.c,$(BUILD)/wasm/%.wasm,$(TEST_C)) \
         $(patsubst tests/modules/%.wat,$(BUILD)/wasm/%.wasm,$(TEST_WAT))
 
-.PHONY: all rust mod_wasm wasm components test test-rust test-e2e up python deb lint docs clean
+.PHONY: all rust mod_wasm wasm components test test-rust test-e2e up python php deb lint docs clean
 
 all: rust mod_wasm wasm components
 
@@ -114,7 +115,7 @@ $(COMPONENTS)/python-http.wasm: $(PYTHON_HTTP_SRC) $(COMPONENTIZE_PY_STAMP)
 $(COMPONENTS)/http_probe.wasm: $(HTTP_PROBE_SRC) $(COMPONENTIZE_PY_STAMP)
 	$(call componentize_py,http_probe,$(HTTP_PROBE_SRC))
 
-test: all test-rust test-e2e
+test: all php test-rust test-e2e
 
 test-rust:
 	cargo test --workspace $(CARGO_PROFILE_FLAG)
@@ -147,6 +148,11 @@ $(DEMO_TEMPLATES)/httpd.conf.j2: templates/httpd.conf.j2 $(DEMO)/demo.conf.in
 	@mkdir -p $(dir $@)
 	{ cat templates/httpd.conf.j2; sed 's|@DEMO@|$(CURDIR)/$(DEMO)|g' $(DEMO)/demo.conf.in; } > $@.tmp
 	mv -f $@.tmp $@
+
+# php-cgi for wasm32-wasi from Debian's php8.2 and sqlite3 sources (scripts/build-php.sh): built
+# once, cached outside the repository (~/.cache/mod-wasm/php/<key>), copied to build/php/php-cgi.wasm.
+php:
+	nice -n 10 scripts/build-php.sh
 
 # The WASI CPython of the Python sample and the demo (fetched once, verified, cached in build/python).
 python:

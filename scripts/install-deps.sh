@@ -8,7 +8,8 @@ set -euo pipefail
 
 APT_PACKAGES=(apache2 apache2-dev apache2-utils clang lld wasi-libc libclang-rt-14-dev-wasm32
               wabt docker-registry wrk curl ca-certificates
-              dpkg-dev fakeroot binutils lintian chromium)
+              dpkg-dev fakeroot binutils lintian chromium
+              autoconf patch xz-utils tcl llvm-14)  # the last five: scripts/build-php.sh
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
