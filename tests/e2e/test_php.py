@@ -152,6 +152,7 @@ def test_extensions_work(server):
     assert doc["rand"] == 32 and doc["date"] == "1970" and doc["preg"] == "a<1>b<22>", doc
     assert doc["filter"] == "a@b.example" and doc["ctype"] is True and doc["tokens"] >= 3, doc
     assert doc["realpath"] == "/www/hello.php", doc
+    assert doc["dotdot"] is False, "'..' inside a preopen now resolves: update docs/php.md"
     assert doc["max_int"] == 2**31 - 1, doc
 
 

@@ -10,6 +10,9 @@ echo json_encode([
     'filter' => filter_var('a@b.example', FILTER_VALIDATE_EMAIL),
     'ctype' => ctype_digit('123'),
     'tokens' => count(token_get_all('<?php echo 1;')),
-    'realpath' => realpath(__DIR__ . '/../' . basename(__DIR__) . '/hello.php'),
+    'realpath' => realpath(__DIR__ . '/./hello.php'),
+    // A '..' is not resolved: wasi-libc hands "/www/../www/x" to the host as "../www/x" under the
+    // /www preopen, which WASI refuses (it leaves the folder). docs/php.md.
+    'dotdot' => realpath(__DIR__ . '/../' . basename(__DIR__) . '/hello.php'),
     'max_int' => PHP_INT_MAX,
 ]);
