@@ -84,6 +84,7 @@ typedef struct {
     apr_uint64_t timeout_ms;       /* 0 unset */
     apr_uint64_t memory_limit;
     apr_uint64_t output_limit;
+    apr_uint64_t max_open_files;
     apr_array_header_t *outbound;  /* const char *: WasmAllowOutbound host[:port] */
 } wasm_dir_conf;
 
@@ -133,6 +134,7 @@ static void *merge_wasm_dir_config(apr_pool_t *p, void *basev, void *addv)
     conf->timeout_ms = add->timeout_ms ? add->timeout_ms : base->timeout_ms;
     conf->memory_limit = add->memory_limit ? add->memory_limit : base->memory_limit;
     conf->output_limit = add->output_limit ? add->output_limit : base->output_limit;
+    conf->max_open_files = add->max_open_files ? add->max_open_files : base->max_open_files;
     return conf;
 }
 
@@ -326,7 +328,8 @@ static const char *set_entry_point(cmd_parms *cmd, void *mconfig, const char *na
     return err;
 }
 
-/* WasmTimeout, WasmMemoryLimit, WasmOutputLimit: the field is named by the command's cmd_data. */
+/* WasmTimeout, WasmMemoryLimit, WasmOutputLimit, WasmMaxOpenFiles: the field is named by the
+ * command's cmd_data. */
 static const char *set_limit(cmd_parms *cmd, void *mconfig, const char *value)
 {
     wasm_dir_conf *conf = mconfig;
@@ -432,6 +435,9 @@ static const command_rec wasm_cmds[] = {
                   "linear memory limit per request, e.g. 64M (default 256M)"),
     AP_INIT_TAKE1("WasmOutputLimit", set_limit, LIMIT_FIELD(output_limit), OR_ALL,
                   "response body limit per request, e.g. 16M (default 1G)"),
+    AP_INIT_TAKE1("WasmMaxOpenFiles", set_limit, LIMIT_FIELD(max_open_files), OR_ALL,
+                  "descriptors a preview 1 module may hold open per request, stdio and folders "
+                  "included; EMFILE beyond (default 256)"),
     AP_INIT_ITERATE("WasmAllowOutbound", add_outbound, NULL, OR_ALL,
                     "outgoing HTTP a component may make: host[:port] (no port: 80 and 443); "
                     "default none"),
@@ -1076,6 +1082,7 @@ static int wasm_handle_request(request_rec *r, wasm_dir_conf *conf, wasm_request
     req.timeout_ms = conf->timeout_ms;
     req.memory_limit = conf->memory_limit;
     req.output_limit = conf->output_limit;
+    req.max_open_files = conf->max_open_files;
 
     memset(&io, 0, sizeof(io));
     io.ctx = ctx;

@@ -282,6 +282,9 @@ typedef struct {
     /** WasmAllowOutbound destinations (`host[:port]`): outgoing HTTP a component may make. */
     const char *const *outbound;
     size_t noutbound;
+    /** WasmMaxOpenFiles: descriptors a preview 1 module may hold at once, stdio and folders
+     *  included (opening more fails with EMFILE); 0 means the default (256). */
+    uint64_t max_open_files;
 } wasm_request_t;
 
 /** How a request ended. */

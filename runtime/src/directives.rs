@@ -19,6 +19,8 @@ use crate::units::{parse_duration, parse_size};
 pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 /// Default `WasmMemoryLimit`, in bytes.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 256 << 20;
+/// Default `WasmMaxOpenFiles`: descriptors one request may hold (stdio and folders included).
+pub const DEFAULT_MAX_OPEN_FILES: u64 = 256;
 /// Default `WasmOutputLimit`, in bytes.
 pub const DEFAULT_OUTPUT_LIMIT: u64 = 1 << 30;
 /// Largest `WasmPoolingMaxInstances`.
@@ -304,6 +306,20 @@ pub static DIRECTIVES: &[Directive] = &[
         manifest: ManifestKey::Route("output-limit"),
         manifest_form: "size: `\"16M\"`, `\"1G\"`, or a number of bytes",
         doc: "response body limit per request, e.g. 16M (default 1G)",
+    },
+    Directive {
+        name: "WasmMaxOpenFiles",
+        context: Context::Directory,
+        arity: Arity::Take1,
+        syntax: "count",
+        value: ValueKind::Count {
+            min: 4,
+            max: 65_536,
+        },
+        default: DefaultValue::Text("256"),
+        manifest: ManifestKey::None,
+        manifest_form: "",
+        doc: "descriptors a preview 1 module may hold open per request, stdio and folders included; EMFILE beyond (default 256)",
     },
     Directive {
         name: "WasmAllowOutbound",

@@ -97,6 +97,7 @@ pub struct wasm_request_t {
     pub nheaders: usize,
     pub outbound: *const *const c_char,
     pub noutbound: usize,
+    pub max_open_files: u64,
 }
 
 /// `wasm_module_kind_t` values.
@@ -565,6 +566,7 @@ fn setup_failed(message: String) -> Outcome {
         output_started: false,
         body_bytes: 0,
         memory_limited: false,
+        open_files_limited: false,
         elapsed_us: 0,
     }
 }
@@ -647,6 +649,7 @@ pub unsafe extern "C" fn wasm_runtime_run(
                 timeout: nonzero(req.timeout_ms).map(Duration::from_millis),
                 memory: nonzero(req.memory_limit),
                 output: nonzero(req.output_limit),
+                open_files: nonzero(req.max_open_files),
             },
             http,
             outbound: outbound.iter().map(|o| o.as_ref()).collect(),
@@ -671,7 +674,7 @@ fn counted_as(outcome: &wasm_outcome_t) -> StatusOutcome {
 }
 
 /// Every counted outcome, in declaration order (`Outcome as c_int` indexes it).
-const STATUS_OUTCOMES: [StatusOutcome; 11] = [
+const STATUS_OUTCOMES: [StatusOutcome; 12] = [
     StatusOutcome::Ok,
     StatusOutcome::Exit,
     StatusOutcome::Trap,
@@ -683,6 +686,7 @@ const STATUS_OUTCOMES: [StatusOutcome; 11] = [
     StatusOutcome::BodyError,
     StatusOutcome::Busy,
     StatusOutcome::SetupFailed,
+    StatusOutcome::OpenFilesLimit,
 ];
 
 #[unsafe(no_mangle)]
@@ -698,6 +702,7 @@ pub unsafe extern "C" fn wasm_outcome_not_run(outcome: *mut wasm_outcome_t, stat
             output_started: false,
             body_bytes: 0,
             memory_limited: false,
+            open_files_limited: false,
             elapsed_us: 0,
         };
         set_outcome(out, &run);

@@ -36,6 +36,7 @@ pub mod streams;
 pub mod trap_message;
 pub mod units;
 pub mod wasi_exit;
+pub mod wasi_open_files;
 pub mod wasi_sleep;
 pub mod watchdog;
 

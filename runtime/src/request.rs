@@ -1,5 +1,6 @@
 //! Running one request: a fresh store and WASI context per request, limits, and a verdict.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
@@ -13,12 +14,14 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use crate::compiled::Code;
 use crate::component_state::ComponentState;
-use crate::directives::{DEFAULT_MEMORY_LIMIT, DEFAULT_OUTPUT_LIMIT, DEFAULT_TIMEOUT_MS};
+use crate::directives::{
+    DEFAULT_MAX_OPEN_FILES, DEFAULT_MEMORY_LIMIT, DEFAULT_OUTPUT_LIMIT, DEFAULT_TIMEOUT_MS,
+};
 use crate::host_io::HostIo;
 use crate::http_head::HttpHead;
 use crate::mapped_dir::MappedDir;
 use crate::outbound::OutboundPolicy;
-use crate::request_state::RequestState;
+use crate::request_state::{OpenFiles, RequestState};
 use crate::runtime::{LoadedModule, Runtime};
 use crate::status::Outcome as CountedAs;
 use crate::streams::{IoBridge, OutputFailure};
@@ -33,6 +36,8 @@ pub struct Limits {
     pub memory: Option<u64>,
     /// Body limit in bytes.
     pub output: Option<u64>,
+    /// Descriptors a preview 1 module may hold (`WasmMaxOpenFiles`).
+    pub open_files: Option<u64>,
 }
 
 /// One request: the module and what its route grants.
@@ -102,6 +107,8 @@ pub struct Outcome {
     pub body_bytes: u64,
     /// The memory limit refused a growth at least once.
     pub memory_limited: bool,
+    /// `WasmMaxOpenFiles` refused an open at least once.
+    pub open_files_limited: bool,
     /// Time inside the runtime, in microseconds.
     pub elapsed_us: u64,
 }
@@ -121,6 +128,9 @@ impl Outcome {
             );
         if hit_memory_limit {
             return CountedAs::MemoryLimit;
+        }
+        if self.open_files_limited && !matches!(self.status, RunStatus::Timeout(_)) {
+            return CountedAs::OpenFilesLimit;
         }
         match self.status {
             RunStatus::Ok => CountedAs::Ok,
@@ -184,6 +194,7 @@ impl Runtime {
             bridge: &bridge,
             timeout,
             deadline,
+            open_files_limited: Cell::new(false),
         };
         let (status, memory_limited) = match &req.module.code {
             Code::Core(pre) => self.run_core(&run, pre),
@@ -196,6 +207,7 @@ impl Runtime {
             output_started: bridge.output_started(),
             body_bytes: bridge.delivered(),
             memory_limited,
+            open_files_limited: run.open_files_limited.get(),
             elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         };
         bridge.detach();
@@ -225,7 +237,12 @@ impl Runtime {
             Ok(mut builder) => builder.build_p1(),
             Err(why) => return (RunStatus::SetupFailed(why), false),
         };
-        let state = RequestState::new(wasi, store_limits(req));
+        // stdin, stdout, stderr and the route's folders are open from the start.
+        let open_files = OpenFiles::new(
+            3 + req.dirs.len() as u64,
+            req.limits.open_files.unwrap_or(DEFAULT_MAX_OPEN_FILES),
+        );
+        let state = RequestState::new(wasi, store_limits(req), open_files);
         let mut store = self.new_store(state, run.deadline);
         let entry_point = req.entry_point;
         let result = run.drive(async {
@@ -239,6 +256,7 @@ impl Runtime {
             entry.call_async(&mut store, ()).await.map_err(Failure::Run)
         });
         let memory_limited = store.data().limits.refused;
+        run.open_files_limited.set(store.data().open_files.refused);
         drop(store);
         (run.verdict(result), memory_limited)
     }
@@ -291,6 +309,8 @@ pub(crate) struct Run<'a> {
     pub(crate) bridge: &'a IoBridge,
     pub(crate) timeout: Duration,
     pub(crate) deadline: Instant,
+    /// Set by the preview 1 runner: `WasmMaxOpenFiles` refused an open.
+    pub(crate) open_files_limited: Cell<bool>,
 }
 
 impl Run<'_> {

@@ -44,18 +44,41 @@ impl ResourceLimiter for RequestLimiter {
     }
 }
 
+/// The descriptors a preview 1 request holds (stdio, its folders, what it opened) against the
+/// route's `WasmMaxOpenFiles` (see [`crate::wasi_open_files`]).
+#[derive(Clone, Copy, Debug)]
+pub struct OpenFiles {
+    pub(crate) open: u64,
+    pub(crate) limit: u64,
+    /// An open was refused at the limit at least once.
+    pub(crate) refused: bool,
+}
+
+impl OpenFiles {
+    /// `open` descriptors to start with (stdio and preopened folders), at most `limit`.
+    pub fn new(open: u64, limit: u64) -> OpenFiles {
+        OpenFiles {
+            open,
+            limit,
+            refused: false,
+        }
+    }
+}
+
 /// The data of one request's `Store`.
 pub struct RequestState {
     pub(crate) wasi: WasiP1Ctx,
     pub(crate) limits: RequestLimiter,
+    pub(crate) open_files: OpenFiles,
 }
 
 impl RequestState {
     /// A store's data for one request.
-    pub fn new(wasi: WasiP1Ctx, limits: StoreLimits) -> RequestState {
+    pub fn new(wasi: WasiP1Ctx, limits: StoreLimits, open_files: OpenFiles) -> RequestState {
         RequestState {
             wasi,
             limits: RequestLimiter::new(limits),
+            open_files,
         }
     }
 }

@@ -111,6 +111,7 @@ impl Runtime {
         })
         .and_then(|_| crate::wasi_sleep::shadow_poll_oneoff(&mut linker))
         .and_then(|_| crate::wasi_exit::shadow_proc_exit(&mut linker))
+        .and_then(|_| crate::wasi_open_files::shadow_open_files(&mut linker))
         .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         // Every WASI 0.2 interface and wasi:http: components built for the proxy world import
         // wasi:cli/environment and friends too. Each request's context grants only what its

@@ -122,6 +122,43 @@ def test_a_client_that_stops_reading_frees_its_worker_and_slot(apache_factory, m
 
 
 # --------------------------------------------------------------------------------------------
+# Descriptors
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def files_dir(public_tmp) -> Path:
+    (public_tmp / "f").write_text("x")
+    os.chmod(public_tmp / "f", 0o644)
+    return public_tmp
+
+
+def test_a_module_cannot_exhaust_its_childs_descriptors(apache_factory, mpm, files_dir):
+    conf = (
+        location("/files", "openfiles", f"WasmMapDir /data {files_dir} ro")
+        + location("/files16", "openfiles", f"WasmMapDir /data {files_dir} ro", "WasmMaxOpenFiles 16")
+        + location("/hello", "hello")
+        + "<Location /wasm-status>\n    SetHandler wasm-status\n</Location>\n"
+    )
+    srv = apache_factory(mpm=mpm, extra_conf=conf)
+    # stdin, stdout, stderr and /data are open from the start: 256 - 4 files more (the default).
+    r = srv.get("/files")
+    assert r.status == 200, r
+    assert r.text.splitlines() == ["opened 252 errno 33", "after close: opened"], r.text
+    r = srv.get("/files16")
+    assert r.text.splitlines()[0] == "opened 12 errno 33", r.text
+    # Many at once: every one is held to its limit, and the child keeps serving other routes.
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(16) as pool:
+        floods = [pool.submit(srv.get, "/files") for _ in range(32)]
+        hellos = [pool.submit(srv.get, "/hello") for _ in range(32)]
+        assert all(f.result().text.startswith("opened 252 errno 33") for f in floods)
+        assert all(h.result().body == HELLO for h in hellos)
+    row = route_of(status_doc(srv), "/files16")
+    assert row["open_files_limit"] >= 1, row
+
+
+# --------------------------------------------------------------------------------------------
 # Credentials and host paths
 # --------------------------------------------------------------------------------------------
 

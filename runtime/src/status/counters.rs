@@ -45,6 +45,9 @@ pub enum Outcome {
     Busy,
     /// Could not start.
     SetupFailed,
+    /// `WasmMaxOpenFiles` refused an open (EMFILE) at least once, whether the module then coped,
+    /// trapped or exited.
+    OpenFilesLimit,
 }
 
 impl Outcome {
@@ -62,6 +65,7 @@ impl Outcome {
             Outcome::BodyError => "body-error",
             Outcome::Busy => "busy",
             Outcome::SetupFailed => "setup-failed",
+            Outcome::OpenFilesLimit => "open-files-limit",
         }
     }
 }
@@ -74,7 +78,7 @@ pub struct Slot {
     /// Responses by class: 1xx (never sent by us, kept for alignment), 2xx, 3xx, 4xx, 5xx.
     pub classes: [AtomicU64; 5],
     /// Outcomes other than `Ok`, indexed by [`outcome_index`].
-    pub outcomes: [AtomicU64; 10],
+    pub outcomes: [AtomicU64; 11],
     /// Total microseconds inside the runtime.
     pub time_sum_us: AtomicU64,
     /// Longest request, microseconds.
@@ -97,6 +101,7 @@ pub fn outcome_index(outcome: Outcome) -> Option<usize> {
         Outcome::BodyError => 7,
         Outcome::Busy => 8,
         Outcome::SetupFailed => 9,
+        Outcome::OpenFilesLimit => 10,
     })
 }
 

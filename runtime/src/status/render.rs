@@ -36,7 +36,7 @@ pub struct Snapshot<'a> {
 }
 
 /// Counter names in JSON and the outcome each counts.
-const OUTCOME_FIELDS: [(&str, Outcome); 8] = [
+const OUTCOME_FIELDS: [(&str, Outcome); 9] = [
     ("traps", Outcome::Trap),
     ("timeouts", Outcome::Timeout),
     ("exits", Outcome::Exit),
@@ -45,10 +45,11 @@ const OUTCOME_FIELDS: [(&str, Outcome); 8] = [
     ("bad_headers", Outcome::BadHeaders),
     ("client_gone", Outcome::ClientGone),
     ("busy", Outcome::Busy),
+    ("open_files_limit", Outcome::OpenFilesLimit),
 ];
 
 /// Prometheus counters per outcome: (metric, outcome, help).
-const OUTCOME_METRICS: [(&str, Outcome, &str); 8] = [
+const OUTCOME_METRICS: [(&str, Outcome, &str); 9] = [
     (
         "mod_wasm_traps_total",
         Outcome::Trap,
@@ -88,6 +89,11 @@ const OUTCOME_METRICS: [(&str, Outcome, &str); 8] = [
         "mod_wasm_busy_total",
         Outcome::Busy,
         "Requests answered 503: no instance slot free.",
+    ),
+    (
+        "mod_wasm_open_files_limit_total",
+        Outcome::OpenFilesLimit,
+        "Requests in which WasmMaxOpenFiles refused an open (EMFILE).",
     ),
 ];
 
