@@ -117,7 +117,9 @@ SQLITE_CFLAGS="-I$WORK/sqlite-wasi/include" SQLITE_LIBS="$WORK/sqlite-wasi/lib/l
     || { tail -20 "$WORK/configure.log" >&2; echo "build-php: configure failed" >&2; exit 1; }
 echo "==> PHP: make -j$JOBS cgi"
 # 8 MiB of stack, placed first so an overflow traps instead of overwriting data.
-make -s -j"$JOBS" cgi EXTRA_LDFLAGS_PROGRAM="$WORK/php_wasi_stubs.o -Wl,-z,stack-size=8388608 -Wl,--stack-first" \
+# The stubs and SQLite go after PHP's objects (EXTRA_LIBS), so the archive resolves what they use.
+make -s -j"$JOBS" cgi EXTRA_LDFLAGS_PROGRAM="-Wl,-z,stack-size=8388608 -Wl,--stack-first" \
+    EXTRA_LIBS="-lm $WASI_LIBS $WORK/php_wasi_stubs.o $WORK/sqlite-wasi/lib/libsqlite3.a" \
     >"$WORK/make.log" 2>&1 || { grep -E 'error|undefined' "$WORK/make.log" | head -40 >&2; echo "build-php: make failed" >&2; exit 1; }
 
 mkdir -p "$CACHE_ROOT/$key"

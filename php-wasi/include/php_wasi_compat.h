@@ -32,6 +32,9 @@ struct sockaddr_un { _Alignas(max_align_t) sa_family_t sun_family; char sun_path
 #endif
 #include <sys/socket.h>
 #include <poll.h>
+#ifndef PF_UNIX
+#define PF_UNIX AF_UNIX
+#endif
 #ifndef SO_ERROR
 #define SO_ERROR 4
 #endif
