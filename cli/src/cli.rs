@@ -223,6 +223,10 @@ pub struct SignArgs {
     /// Use plain HTTP for this registry (repeatable).
     #[arg(long, value_name = "REGISTRY")]
     pub insecure: Vec<String>,
+    /// Total deadline of each registry operation (e.g. 30s, 5mi, 1h): a registry that stalls or
+    /// trickles ends it with oci::timeout [default: 5mi].
+    #[arg(long, value_name = "DURATION", value_parser = crate::manifest::registry::parse_timeout)]
+    pub registry_timeout: Option<std::time::Duration>,
 }
 
 /// `tag`.
@@ -237,6 +241,10 @@ pub struct TagArgs {
     /// Use plain HTTP for this registry (repeatable).
     #[arg(long, value_name = "REGISTRY")]
     pub insecure: Vec<String>,
+    /// Total deadline of each registry operation (e.g. 30s, 5mi, 1h): a registry that stalls or
+    /// trickles ends it with oci::timeout [default: 5mi].
+    #[arg(long, value_name = "DURATION", value_parser = crate::manifest::registry::parse_timeout)]
+    pub registry_timeout: Option<std::time::Duration>,
 }
 
 /// `releases`.
@@ -309,6 +317,10 @@ pub struct OciArgs {
     /// Use plain HTTP for this registry (repeatable), e.g. localhost:5000.
     #[arg(long, value_name = "REGISTRY")]
     pub insecure: Vec<String>,
+    /// Total deadline of each registry operation (e.g. 30s, 5mi, 1h): a registry that stalls or
+    /// trickles ends it with oci::timeout [default: the manifest's `registry timeout=`, else 5mi].
+    #[arg(long, value_name = "DURATION", value_parser = crate::manifest::registry::parse_timeout)]
+    pub registry_timeout: Option<std::time::Duration>,
 }
 
 /// Where and how to build (shared by `build` and `up`).
@@ -388,6 +400,10 @@ pub struct PushArgs {
     /// Use plain HTTP for this registry (repeatable).
     #[arg(long, value_name = "REGISTRY")]
     pub insecure: Vec<String>,
+    /// Total deadline of each registry operation (e.g. 30s, 5mi, 1h): a registry that stalls or
+    /// trickles ends it with oci::timeout [default: 5mi].
+    #[arg(long, value_name = "DURATION", value_parser = crate::manifest::registry::parse_timeout)]
+    pub registry_timeout: Option<std::time::Duration>,
 }
 
 /// `login`.
@@ -404,6 +420,10 @@ pub struct LoginArgs {
     /// Use plain HTTP for this registry (repeatable).
     #[arg(long, value_name = "REGISTRY")]
     pub insecure: Vec<String>,
+    /// Total deadline of each registry operation (e.g. 30s, 5mi, 1h): a registry that stalls or
+    /// trickles ends it with oci::timeout [default: 5mi].
+    #[arg(long, value_name = "DURATION", value_parser = crate::manifest::registry::parse_timeout)]
+    pub registry_timeout: Option<std::time::Duration>,
 }
 
 /// `completions`.

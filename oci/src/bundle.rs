@@ -15,7 +15,8 @@
 //! Pulling is by digest only ([`OciClient::resolve_digest`] turns a tag into one first): the
 //! manifest must hash to that digest, the config and every layer to the digests the manifest
 //! names (and their declared sizes), each verified into the content-addressed cache before
-//! anything uses it.
+//! anything uses it. The manifest is read up to 4 MiB, the config (`bundle.lock`) is never
+//! requested when it declares more than that, nor a layer above the module-size limit.
 //!
 //! [`OciClient::resolve_digest`]: crate::OciClient::resolve_digest
 
@@ -156,7 +157,8 @@ pub fn parse_bundle_manifest(
         None | Some(OCI_MANIFEST) => {}
         Some(other) => {
             return Err(not_a_bundle(format!(
-                "its manifest has media type {other}, expected {OCI_MANIFEST}"
+                "its manifest has media type {}, expected {OCI_MANIFEST}",
+                crate::untrusted::escape(other)
             )));
         }
     }
@@ -166,8 +168,9 @@ pub fn parse_bundle_manifest(
     let artifact = raw.artifact_type.as_deref().unwrap_or(&config.media_type);
     if artifact != BUNDLE_ARTIFACT_TYPE || config.media_type != BUNDLE_ARTIFACT_TYPE {
         return Err(not_a_bundle(format!(
-            "artifact type {artifact}, config type {}; a bundle has {BUNDLE_ARTIFACT_TYPE} for both",
-            config.media_type
+            "artifact type {}, config type {}; a bundle has {BUNDLE_ARTIFACT_TYPE} for both",
+            crate::untrusted::escape(artifact),
+            crate::untrusted::escape(&config.media_type)
         )));
     }
     let digest = |d: &RawDescriptor, what: &str| {
@@ -185,7 +188,7 @@ pub fn parse_bundle_manifest(
         if layer.media_type != CNCF_WASM_LAYER {
             return Err(not_a_bundle(format!(
                 "layer {i} has media type {}, expected {CNCF_WASM_LAYER}",
-                layer.media_type
+                crate::untrusted::escape(&layer.media_type)
             )));
         }
         let title = layer
@@ -265,20 +268,30 @@ pub(crate) async fn push_bundle(
 }
 
 /// Downloads blob `layer` of `pinned`'s repository into the cache (verified digest and size),
-/// unless the cache already has it.
+/// unless the cache already has it; a declared size above `limit` is refused first.
 pub(crate) async fn fetch_verified(
     transport: &Transport,
     cache: &Cache,
     pinned: &OciReference,
     layer: &BundleLayer,
+    limit: u64,
 ) -> Result<PathBuf> {
+    let what = format!("{} of {pinned}", layer.title);
+    crate::bounds::check_declared(layer.size, limit, pinned.registry(), &what)?;
     if let Some(path) = cache.get(&layer.digest)? {
         return Ok(path);
     }
-    let what = format!("{} of {pinned}", layer.title);
     let mut writer = cache.writer_sized(&layer.digest, Some(layer.size), &what)?;
     transport
-        .fetch_blob(pinned, &layer.digest, &mut writer, &|_| {})
+        .fetch_blob(
+            pinned,
+            &layer.digest,
+            layer.size,
+            limit,
+            &what,
+            &mut writer,
+            &|_| {},
+        )
         .await?;
     writer.commit()
 }
@@ -297,7 +310,14 @@ pub(crate) async fn pull_bundle(
     let pinned = reference.with_digest(manifest_digest.clone());
     let (bytes, _) = transport.fetch_manifest(&pinned).await?;
     let (config, layers) = parse_bundle_manifest(&bytes, &pinned.to_string())?;
-    let config_path = fetch_verified(transport, cache, &pinned, &config).await?;
+    let config_path = fetch_verified(
+        transport,
+        cache,
+        &pinned,
+        &config,
+        crate::bounds::MAX_MANIFEST_SIZE,
+    )
+    .await?;
     let config_bytes = std::fs::read(&config_path).map_err(|e| Error::io(&config_path, e))?;
     if Digest::of(&config_bytes) != config.digest {
         return Err(Error::DigestMismatch {
@@ -308,7 +328,8 @@ pub(crate) async fn pull_bundle(
     }
     let mut pulled = Vec::new();
     for layer in layers {
-        let path = fetch_verified(transport, cache, &pinned, &layer).await?;
+        let path =
+            fetch_verified(transport, cache, &pinned, &layer, transport.max_blob_size()).await?;
         pulled.push((layer, path));
     }
     Ok(PulledBundle {

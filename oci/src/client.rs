@@ -1,8 +1,14 @@
 //! The blocking façade the CLI drives: [`OciClient`] owns a current-thread tokio runtime and
 //! runs each operation to completion on it (downloads of several modules still overlap: they
 //! are concurrent futures on that one thread). Do not call it from inside a tokio runtime.
+//!
+//! Every operation runs against one total deadline ([`RegistryOptions::timeout`]) and the
+//! client's stop flag ([`OciClient::stop_flag`]); a resolve gives each module its own.
 
+use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crate::auth::{Credentials, DockerConfig};
 use crate::bundle::{BundleModule, PulledBundle, PushedBundle};
@@ -32,10 +38,28 @@ impl OciClient {
             .build()
             .map_err(|e| Error::io("tokio runtime", e))?;
         Ok(OciClient {
-            transport: Transport::new(options),
+            transport: Transport::new(options)?,
             cache,
             runtime,
         })
+    }
+
+    /// The flag that stops this client: once set, an operation under way ends at once with
+    /// [`Error::Cancelled`] (its connections closed, no partial blob kept), and so does every
+    /// later one. A signal handler may set it (e.g. `signal_hook::flag::register`).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.transport.stop_flag()
+    }
+
+    /// Runs `operation` on `registry` to completion, within the deadline, unless stopped.
+    fn run<T>(
+        &self,
+        registry: &str,
+        what: impl FnOnce() -> String,
+        operation: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        self.runtime
+            .block_on(self.transport.bounded(registry, what, operation))
     }
 
     /// The cache this client fills.
@@ -82,8 +106,11 @@ impl OciClient {
         reference: &OciReference,
         layout: Layout,
     ) -> Result<Pushed> {
-        self.runtime
-            .block_on(crate::push::push(&self.transport, wasm, reference, layout))
+        self.run(
+            reference.registry(),
+            || format!("the push of {reference}"),
+            crate::push::push(&self.transport, wasm, reference, layout),
+        )
     }
 
     /// Checks `user`/`password` against `registry`, then records them in `config` (the Docker
@@ -96,8 +123,11 @@ impl OciClient {
         config: &DockerConfig,
     ) -> Result<()> {
         let creds = Credentials::Basic(user.to_string(), password.to_string());
-        self.runtime
-            .block_on(self.transport.check_login(registry, &creds))?;
+        self.run(
+            registry,
+            || "the login check".to_string(),
+            self.transport.check_login(registry, &creds),
+        )?;
         config.store(registry, user, password)
     }
 
@@ -107,9 +137,11 @@ impl OciClient {
         if let Some(d) = reference.digest() {
             return Ok(d.clone());
         }
-        let (_, digest) = self
-            .runtime
-            .block_on(self.transport.fetch_manifest(reference))?;
+        let (_, digest) = self.run(
+            reference.registry(),
+            || format!("resolving {reference}"),
+            self.transport.fetch_manifest(reference),
+        )?;
         Ok(digest)
     }
 
@@ -121,43 +153,47 @@ impl OciClient {
         modules: Vec<BundleModule>,
         reference: &OciReference,
     ) -> Result<PushedBundle> {
-        self.runtime.block_on(crate::bundle::push_bundle(
-            &self.transport,
-            config,
-            modules,
-            reference,
-        ))
+        self.run(
+            reference.registry(),
+            || format!("the push of bundle {reference}"),
+            crate::bundle::push_bundle(&self.transport, config, modules, reference),
+        )
     }
 
     /// Pulls the bundle `reference` pins (by digest): manifest, config and every layer,
     /// each verified against its digest into the cache.
     pub fn pull_bundle(&self, reference: &OciReference) -> Result<PulledBundle> {
-        self.runtime.block_on(crate::bundle::pull_bundle(
-            &self.transport,
-            &self.cache,
-            reference,
-        ))
+        self.run(
+            reference.registry(),
+            || format!("the pull of bundle {reference}"),
+            crate::bundle::pull_bundle(&self.transport, &self.cache, reference),
+        )
     }
 
     /// Points `tag` at the manifest `reference` pins; returns the tagged reference and digest.
     pub fn tag(&self, reference: &OciReference, tag: &str) -> Result<(OciReference, Digest)> {
-        self.runtime
-            .block_on(crate::bundle::tag(&self.transport, reference, tag))
+        self.run(
+            reference.registry(),
+            || format!("tagging {reference} as {tag}"),
+            crate::bundle::tag(&self.transport, reference, tag),
+        )
     }
 
     /// Signs the manifest `reference` pins with `key`, stored where cosign stores it.
     pub fn sign(&self, reference: &OciReference, key: &PrivateKey) -> Result<Signed> {
-        self.runtime
-            .block_on(crate::sign::sign(&self.transport, reference, key))
+        self.run(
+            reference.registry(),
+            || format!("signing {reference}"),
+            crate::sign::sign(&self.transport, reference, key),
+        )
     }
 
     /// Verifies that a signature by `key` covers the manifest `reference` pins.
     pub fn verify(&self, reference: &OciReference, key: &PublicKey) -> Result<Verified> {
-        self.runtime.block_on(crate::sign::verify(
-            &self.transport,
-            &self.cache,
-            reference,
-            key,
-        ))
+        self.run(
+            reference.registry(),
+            || format!("the signature check of {reference}"),
+            crate::sign::verify(&self.transport, &self.cache, reference, key),
+        )
     }
 }

@@ -36,12 +36,15 @@ impl fmt::Display for Digest {
 impl FromStr for Digest {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (algorithm, hex) = s
-            .split_once(':')
-            .ok_or_else(|| format!("`{s}` is not a digest (expected sha256:<64 hex digits>)"))?;
+        // Digests come from registries: their text is escaped in every message.
+        let shown = crate::untrusted::escape(s);
+        let (algorithm, hex) = s.split_once(':').ok_or_else(|| {
+            format!("`{shown}` is not a digest (expected sha256:<64 hex digits>)")
+        })?;
         if algorithm != "sha256" {
             return Err(format!(
-                "digest algorithm `{algorithm}` is not supported (only sha256)"
+                "digest algorithm `{}` is not supported (only sha256)",
+                crate::untrusted::escape(algorithm)
             ));
         }
         if hex.len() != 64
@@ -50,7 +53,7 @@ impl FromStr for Digest {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
             return Err(format!(
-                "`{s}` is not a sha256 digest (expected 64 lowercase hex digits)"
+                "`{shown}` is not a sha256 digest (expected 64 lowercase hex digits)"
             ));
         }
         Ok(Digest {

@@ -220,6 +220,43 @@ pub enum Error {
         detail: String,
     },
 
+    /// A registry response is larger than this crate reads: a manifest, index, signature
+    /// manifest or bundle config over [`crate::bounds::MAX_MANIFEST_SIZE`], or a layer whose
+    /// declared size passes the module-size limit. Refused while it streams (or before any
+    /// byte of it is read when its size is declared).
+    #[error("{what} from registry {registry} is larger than {}{}", crate::bounds::size_text(*.limit), declared_text(*.declared))]
+    TooLarge {
+        /// Registry host[:port].
+        registry: String,
+        /// What was being read, e.g. `manifest of oci://…`, `layer hello.wasm of oci://…`.
+        what: String,
+        /// The most this crate reads of it.
+        limit: u64,
+        /// The size the registry declared (descriptor or `Content-Length`), when it did.
+        declared: Option<u64>,
+    },
+
+    /// A registry operation did not finish within its deadline (`--registry-timeout`): the
+    /// registry stalled, trickled, or is too slow for the deadline.
+    #[error("registry {registry} did not finish {operation} within {}: it stalled or is too slow", crate::bounds::duration_text(*.after))]
+    Timeout {
+        /// Registry host[:port].
+        registry: String,
+        /// The operation, e.g. `the pull of module `python` (oci://…)`.
+        operation: String,
+        /// The deadline.
+        after: std::time::Duration,
+    },
+
+    /// The operation was stopped (the client's stop flag, e.g. SIGTERM in the follow agent).
+    #[error("{operation} on registry {registry} was stopped")]
+    Cancelled {
+        /// Registry host[:port].
+        registry: String,
+        /// The operation.
+        operation: String,
+    },
+
     /// A file operation failed.
     #[error("{}: {source}", .path.display())]
     Io {
@@ -229,6 +266,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn declared_text(declared: Option<u64>) -> String {
+    match declared {
+        Some(n) => format!(" (it declares {n} bytes)"),
+        None => " (it sent more)".to_string(),
+    }
 }
 
 fn list_or_none(items: &[String]) -> String {
@@ -264,6 +308,9 @@ impl Error {
             Error::Unsigned { .. } => "oci::unsigned",
             Error::BadSignature { .. } => "oci::bad-signature",
             Error::Key { .. } => "oci::key",
+            Error::TooLarge { .. } => "oci::too-large",
+            Error::Timeout { .. } => "oci::timeout",
+            Error::Cancelled { .. } => "oci::cancelled",
             Error::Io { .. } => "oci::io",
         }
     }
@@ -318,6 +365,16 @@ impl Error {
             Error::BadSignature { .. } => {
                 "the artifact was signed with another key, or the signature does not cover this digest; nothing was deployed".to_string()
             }
+            Error::TooLarge { limit, .. } if *limit == crate::bounds::MAX_MANIFEST_SIZE => {
+                "manifests, indexes, signature manifests and bundle configs are read up to 4 MiB (as containerd and docker read them): the registry served something else; nothing was cached".to_string()
+            }
+            Error::TooLarge { .. } => {
+                "a module layer is at most the module-size limit: raise it with engine { module-limits module-size=… } in the manifest if the module is meant to be this large; nothing was downloaded".to_string()
+            }
+            Error::Timeout { after, .. } => format!(
+                "each registry operation has {} in all; raise it with --registry-timeout DURATION or `registry timeout=\"10mi\"` in the manifest, or check the registry and the network",
+                crate::bounds::duration_text(*after)
+            ),
             Error::Key { .. } => {
                 "a PEM ECDSA P-256 key: PKCS#8 private key (openssl pkcs8 -topk8 -nocrypt), SPKI public key (BEGIN PUBLIC KEY)".to_string()
             }
@@ -350,6 +407,9 @@ impl Error {
             Error::Unsigned { .. } => "not signed",
             Error::BadSignature { .. } => "signature does not verify",
             Error::Key { .. } => "key problem",
+            Error::TooLarge { .. } => "too large",
+            Error::Timeout { .. } => "registry too slow",
+            Error::Cancelled { .. } => "stopped",
             Error::Io { .. } => "file error",
         }
     }
@@ -461,6 +521,21 @@ mod tests {
             Error::Key {
                 path: PathBuf::from("x"),
                 detail: s(),
+            },
+            Error::TooLarge {
+                registry: s(),
+                what: s(),
+                limit: 1,
+                declared: None,
+            },
+            Error::Timeout {
+                registry: s(),
+                operation: s(),
+                after: std::time::Duration::from_secs(1),
+            },
+            Error::Cancelled {
+                registry: s(),
+                operation: s(),
             },
             Error::io("x", std::io::Error::other("x")),
         ]

@@ -11,15 +11,22 @@
 //!   key-based signatures ([`sign`]).
 //! - [`Error`]: one `thiserror` enum, with [`Error::code`] and [`Error::hint`] for diagnostics.
 //!
+//! - [`bounds`]: every registry read is bounded in size (manifests and configs 4 MiB, layers the
+//!   module-size limit, checked before download) and every operation in time (one total
+//!   deadline, a stop flag); [`untrusted::escape`] is how registry text is shown.
+//!
 //! Plain HTTP is used only for loopback registries and those in
 //! [`RegistryOptions::insecure`]; everything else is HTTPS (rustls with ring).
 
 pub mod auth;
+pub mod bounds;
 pub mod bundle;
 pub mod cache;
 mod client;
+mod deadline;
 pub mod digest;
 pub mod error;
+mod fetch;
 pub mod lock;
 pub mod loopback;
 pub mod media;
@@ -29,6 +36,7 @@ pub mod push;
 pub mod reference;
 mod registry;
 pub mod sign;
+pub mod untrusted;
 
 pub use auth::{Credentials, DockerConfig};
 pub use bundle::{BundleLayer, BundleModule, PulledBundle, PushedBundle};

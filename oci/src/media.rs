@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::digest::Digest;
 use crate::error::Error;
+use crate::untrusted::escape;
 
 /// OCI image manifest.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -146,7 +147,7 @@ pub fn parse_manifest(
             if !ACCEPTED_CONFIGS.contains(&config.media_type.as_str()) {
                 return Err(Error::UnexpectedMediaType {
                     kind: "config",
-                    found: config.media_type,
+                    found: escape(&config.media_type).into_owned(),
                     accepted: ACCEPTED_CONFIGS.iter().map(|s| s.to_string()).collect(),
                     reference: reference.to_string(),
                 });
@@ -167,7 +168,7 @@ pub fn parse_manifest(
         }
         other => Err(Error::UnexpectedMediaType {
             kind: "manifest",
-            found: other.to_string(),
+            found: escape(other).into_owned(),
             accepted: ACCEPTED_MANIFESTS.iter().map(|s| s.to_string()).collect(),
             reference: reference.to_string(),
         }),
@@ -175,7 +176,7 @@ pub fn parse_manifest(
 }
 
 fn select_wasm_layer(layers: Vec<Descriptor>, reference: &str) -> Result<Descriptor, Error> {
-    let describe = |d: &Descriptor| format!("{} {}", d.media_type, d.digest);
+    let describe = |d: &Descriptor| escape(&format!("{} {}", d.media_type, d.digest)).into_owned();
     let (wasm, other): (Vec<_>, Vec<_>) = layers
         .into_iter()
         .partition(|l| WASM_LAYERS.contains(&l.media_type.as_str()));
@@ -200,8 +201,8 @@ fn select_index_entry(entries: Vec<Descriptor>, reference: &str) -> Result<Descr
     let found: Vec<String> = entries
         .iter()
         .map(|e| match &e.platform {
-            Some(p) => format!("{}/{}", p.os, p.architecture),
-            None => format!("(no platform) {}", e.digest),
+            Some(p) => escape(&format!("{}/{}", p.os, p.architecture)).into_owned(),
+            None => escape(&format!("(no platform) {}", e.digest)).into_owned(),
         })
         .collect();
     let entry = entries
@@ -214,7 +215,7 @@ fn select_index_entry(entries: Vec<Descriptor>, reference: &str) -> Result<Descr
     if !matches!(entry.media_type.as_str(), OCI_MANIFEST | DOCKER_MANIFEST) {
         return Err(Error::UnexpectedMediaType {
             kind: "index entry",
-            found: entry.media_type,
+            found: escape(&entry.media_type).into_owned(),
             accepted: vec![OCI_MANIFEST.to_string(), DOCKER_MANIFEST.to_string()],
             reference: reference.to_string(),
         });

@@ -6,6 +6,9 @@
 //! - `locked` refuses any change to the lock (missing, changed, stale or updated entries);
 //! - `offline` never contacts a registry: only the cache serves.
 //!
+//! Each module is one registry operation (its manifest, index entry and layer) with its own
+//! total deadline; a layer whose declared size passes the module-size limit is never requested.
+//!
 //! Modules resolve concurrently. A resolution either succeeds for every module and returns
 //! the new lock, or returns every module's error: the caller writes the lock only on success,
 //! and the cache only ever gains verified blobs.
@@ -120,7 +123,12 @@ pub(crate) async fn resolve_all(
             let ctx = &ctx;
             async move {
                 let result = ctx
-                    .resolve_one(req, lock.and_then(|l| l.get(&req.name)))
+                    .transport
+                    .bounded(
+                        req.reference.registry(),
+                        || format!("the pull of module `{}` ({})", req.name, req.reference),
+                        ctx.resolve_one(req, lock.and_then(|l| l.get(&req.name))),
+                    )
                     .await;
                 match &result {
                     Ok(m) => (ctx.progress)(ProgressEvent::Finished {
@@ -369,7 +377,7 @@ impl Ctx<'_> {
             module: &req.name,
             total,
         });
-        let what = format!("Wasm layer of {}", req.reference);
+        let what = format!("the Wasm layer of {}", req.reference);
         let mut writer = self.cache.writer_sized(digest, Some(total), &what)?;
         let report = |done: u64| {
             (self.progress)(ProgressEvent::Advanced {
@@ -379,7 +387,15 @@ impl Ctx<'_> {
             })
         };
         self.transport
-            .fetch_blob(reference, digest, &mut writer, &report)
+            .fetch_blob(
+                reference,
+                digest,
+                total,
+                self.transport.max_blob_size(),
+                &what,
+                &mut writer,
+                &report,
+            )
             .await?;
         writer.commit()
     }

@@ -1,48 +1,115 @@
-//! The transport: one `oci-client` client per registry, with the plain-HTTP policy (loopback
-//! registries and an explicit insecure list only), credentials from the Docker config, and the
-//! mapping of `oci-client`'s errors onto this crate's [`Error`].
+//! The transport: one `oci-client` client per registry (authentication, pushes), one bounded
+//! HTTP client for every pull ([`crate::fetch`]), with the plain-HTTP policy (loopback
+//! registries and an explicit insecure list only), credentials from the Docker config, the
+//! bounds of [`crate::bounds`] (deadline, stop flag, module-size limit), and the mapping of
+//! `oci-client`'s errors onto this crate's [`Error`].
 
 use std::collections::HashMap;
-use std::pin::Pin;
-use std::sync::Mutex;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::future::Future;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::{Client, RegistryOperation};
 
 use crate::auth::{Credentials, DockerConfig};
-use crate::cache::BlobWriter;
+use crate::bounds::{CONNECT_TIMEOUT, DEFAULT_MAX_BLOB_SIZE, DEFAULT_TIMEOUT, READ_TIMEOUT};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::fetch::Authorization;
 use crate::loopback::is_loopback;
-use crate::media::ACCEPTED_MANIFESTS;
 use crate::reference::OciReference;
+use crate::untrusted::escape;
 
 /// Connection settings shared by every registry operation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RegistryOptions {
     /// Registries (host[:port]) reached over plain HTTP although not on loopback.
     pub insecure: Vec<String>,
     /// The Docker config file; `None` locates it from `$DOCKER_CONFIG` / `$HOME`.
     pub docker_config: Option<DockerConfig>,
+    /// The total deadline of each registry operation (a resolve, a pull of a manifest and its
+    /// blobs, a push, …) [default: [`DEFAULT_TIMEOUT`], 5 minutes].
+    pub timeout: Duration,
+    /// The largest module layer pulled, checked against its declared size before any download:
+    /// the module-size compile limit in effect [default: [`DEFAULT_MAX_BLOB_SIZE`]].
+    pub max_blob_size: u64,
 }
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            insecure: Vec::new(),
+            docker_config: None,
+            timeout: DEFAULT_TIMEOUT,
+            max_blob_size: DEFAULT_MAX_BLOB_SIZE,
+        }
+    }
+}
+
+type AuthCache = Mutex<HashMap<(String, String), (Authorization, Instant)>>;
 
 /// Clients per registry, created on first use.
 pub(crate) struct Transport {
     options: RegistryOptions,
     clients: Mutex<HashMap<String, (Client, Credentials)>>,
+    http: reqwest::Client,
+    auth: AuthCache,
+    stop: Arc<AtomicBool>,
 }
 
 impl Transport {
-    pub(crate) fn new(options: RegistryOptions) -> Self {
+    pub(crate) fn new(options: RegistryOptions) -> Result<Self> {
         // reqwest is built without a default crypto provider; ring needs no C toolchain extras.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        Transport {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .user_agent(concat!("mod-wasm/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Registry {
+                registry: "(any)".to_string(),
+                detail: format!("cannot create an HTTP client: {}", error_chain(&e)),
+            })?;
+        Ok(Transport {
             options,
             clients: Mutex::new(HashMap::new()),
-        }
+            http,
+            auth: Mutex::new(HashMap::new()),
+            stop: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The bounded HTTP client pulls use.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Authorizations reused per (registry, repository).
+    pub(crate) fn auth_cache(&self) -> &AuthCache {
+        &self.auth
+    }
+
+    /// The flag that stops every operation under way (and refuses new ones) once set.
+    pub(crate) fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
+    /// The largest module layer pulled.
+    pub(crate) fn max_blob_size(&self) -> u64 {
+        self.options.max_blob_size
+    }
+
+    /// Runs `operation` (named `what`) on `registry` within the deadline, unless stopped.
+    pub(crate) async fn bounded<T>(
+        &self,
+        registry: &str,
+        what: impl FnOnce() -> String,
+        operation: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        crate::deadline::bounded(registry, what, self.options.timeout, &self.stop, operation).await
     }
 
     /// Whether requests to `registry` use plain HTTP.
@@ -50,7 +117,8 @@ impl Transport {
         is_loopback(registry) || self.options.insecure.iter().any(|r| r == registry)
     }
 
-    fn client(&self, registry: &str) -> Result<(Client, Credentials)> {
+    /// The `oci-client` client and credentials for `registry`.
+    pub(crate) fn client(&self, registry: &str) -> Result<(Client, Credentials)> {
         let mut clients = self.clients.lock().expect("client map lock");
         if let Some(c) = clients.get(registry) {
             return Ok(c.clone());
@@ -70,8 +138,8 @@ impl Transport {
             } else {
                 ClientProtocol::Https
             },
-            connect_timeout: Some(Duration::from_secs(15)),
-            read_timeout: Some(Duration::from_secs(120)),
+            connect_timeout: Some(CONNECT_TIMEOUT),
+            read_timeout: Some(READ_TIMEOUT),
             platform_resolver: None,
             user_agent: concat!("mod-wasm/", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
@@ -82,69 +150,6 @@ impl Transport {
         })?;
         clients.insert(registry.to_string(), (client.clone(), creds.clone()));
         Ok((client, creds))
-    }
-
-    /// Fetches the manifest (or index) `reference` names; its digest is verified against the
-    /// reference's pin or the registry's `Docker-Content-Digest`, and computed from the bytes.
-    pub(crate) async fn fetch_manifest(
-        &self,
-        reference: &OciReference,
-    ) -> Result<(Vec<u8>, Digest)> {
-        let (client, creds) = self.client(reference.registry())?;
-        let r = reference.to_client();
-        // oci-client compares the bytes with the pin and with the registry's
-        // Docker-Content-Digest; either disagreement is a manifest mismatch.
-        let (bytes, _digest) = client
-            .pull_manifest_raw(&r, &creds.to_client(), ACCEPTED_MANIFESTS)
-            .await
-            .map_err(|e| match map_error(e, reference, "tag or manifest") {
-                Error::DigestMismatch {
-                    expected, actual, ..
-                } => Error::ManifestMismatch {
-                    reference: reference.to_string(),
-                    expected,
-                    actual,
-                },
-                other => other,
-            })?;
-        let actual = Digest::of(&bytes);
-        if let Some(pinned) = reference.digest()
-            && *pinned != actual
-        {
-            return Err(Error::ManifestMismatch {
-                reference: reference.to_string(),
-                expected: pinned.to_string(),
-                actual: actual.to_string(),
-            });
-        }
-        Ok((bytes.to_vec(), actual))
-    }
-
-    /// Streams blob `digest` of `reference`'s repository into `writer`, calling `progress`
-    /// with the bytes written so far.
-    pub(crate) async fn fetch_blob(
-        &self,
-        reference: &OciReference,
-        digest: &Digest,
-        writer: &mut BlobWriter,
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<()> {
-        let (client, creds) = self.client(reference.registry())?;
-        let r = reference.to_client();
-        client
-            .store_auth_if_needed(r.resolve_registry(), &creds.to_client())
-            .await;
-        let digest_text = digest.to_string();
-        let mut sink = Sink {
-            writer,
-            progress,
-            failed: None,
-        };
-        let outcome = client.pull_blob(&r, digest_text.as_str(), &mut sink).await;
-        if let Some(e) = sink.failed.take() {
-            return Err(e);
-        }
-        outcome.map_err(|e| map_error(e, reference, "blob"))
     }
 
     /// Uploads `data` as blob `digest` unless the registry already has it.
@@ -230,49 +235,48 @@ fn http_header(media_type: &str) -> http::HeaderValue {
     http::HeaderValue::from_str(media_type).expect("media types are valid header values")
 }
 
-/// An `AsyncWrite` into the cache writer (plain file writes: blobs are modules, not images).
-struct Sink<'a> {
-    writer: &'a mut BlobWriter,
-    progress: &'a (dyn Fn(u64) + Sync),
-    failed: Option<Error>,
-}
-
-impl tokio::io::AsyncWrite for Sink<'_> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = &mut *self;
-        match this.writer.write(buf) {
-            Ok(()) => {
-                (this.progress)(this.writer.written());
-                Poll::Ready(Ok(buf.len()))
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                this.failed = Some(e);
-                Poll::Ready(Err(std::io::Error::other(msg)))
-            }
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
-
 /// Maps `oci-client`'s error for an operation on `reference` (`what` names the object asked
-/// for, for not-found errors).
+/// for, for not-found errors). The registry's words in it are escaped ([`escape`]).
 pub(crate) fn map_error(
     e: OciDistributionError,
     reference: &OciReference,
     what: &'static str,
 ) -> Error {
+    let clean = |text: String| escape(&text).into_owned();
+    match raw_error(e, reference, what) {
+        Error::Registry { registry, detail } => Error::Registry {
+            registry,
+            detail: clean(detail),
+        },
+        Error::Unreachable { registry, detail } => Error::Unreachable {
+            registry,
+            detail: clean(detail),
+        },
+        Error::Unauthorized {
+            registry,
+            repository,
+            status,
+            detail,
+        } => Error::Unauthorized {
+            registry,
+            repository,
+            status,
+            detail: clean(detail),
+        },
+        Error::DigestMismatch {
+            what,
+            expected,
+            actual,
+        } => Error::DigestMismatch {
+            what,
+            expected: clean(expected),
+            actual: clean(actual),
+        },
+        other => other,
+    }
+}
+
+fn raw_error(e: OciDistributionError, reference: &OciReference, what: &'static str) -> Error {
     let registry = reference.registry().to_string();
     let repository = reference.repository().to_string();
     let not_found = |what: &'static str| Error::NotFound {
@@ -354,7 +358,7 @@ pub(crate) fn map_error(
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -372,8 +376,9 @@ mod tests {
     fn transport(insecure: &[&str]) -> Transport {
         Transport::new(RegistryOptions {
             insecure: insecure.iter().map(|s| s.to_string()).collect(),
-            docker_config: None,
+            ..RegistryOptions::default()
         })
+        .unwrap()
     }
 
     // The policy is decided before any connection is made, so it is tested here without sending

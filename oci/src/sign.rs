@@ -244,6 +244,17 @@ async fn existing_layers(
             ))
         }
         Err(Error::NotFound { .. }) => Ok(None),
+        Err(Error::TooLarge {
+            registry,
+            limit,
+            declared,
+            ..
+        }) => Err(Error::TooLarge {
+            registry,
+            what: format!("the signature manifest {sig_ref}"),
+            limit,
+            declared,
+        }),
         Err(e) => Err(e),
     }
 }
@@ -391,7 +402,7 @@ async fn check_layer(
         size,
     };
     // The payload is verified against its digest on the way into the cache.
-    let path = fetch_verified(transport, cache, pinned, &descriptor)
+    let path = fetch_verified(transport, cache, pinned, &descriptor, MAX_PAYLOAD)
         .await
         .map_err(|e| e.to_string())?;
     let payload = std::fs::read(&path).map_err(|e| e.to_string())?;

@@ -135,6 +135,7 @@ fn login_checks_then_writes_the_docker_config() {
         mod_wasm_oci::RegistryOptions {
             insecure: vec![],
             docker_config: Some(cfg.clone()),
+            ..mod_wasm_oci::RegistryOptions::default()
         },
     )
     .unwrap();

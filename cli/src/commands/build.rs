@@ -53,13 +53,7 @@ pub fn build_target_with(
             "{e}"
         ))
     })?;
-    let oci = OciOptions {
-        offline: target.oci.offline,
-        locked: target.oci.locked,
-        insecure: target.oci.insecure.clone(),
-        manifest_dir: m.dir.clone(),
-        progress: !out.quiet && !out.json,
-    };
+    let oci = OciOptions::new(&target.oci, m, !out.quiet && !out.json);
     let options = BuildOptions {
         out: out_dir,
         templates: target.templates.clone(),

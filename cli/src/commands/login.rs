@@ -50,8 +50,8 @@ pub fn run(args: &LoginArgs, out: &Output) -> Result<(), CliError> {
     let client = OciClient::new(
         Cache::open_default().map_err(user)?,
         RegistryOptions {
-            insecure: args.insecure.clone(),
             docker_config: Some(config.clone()),
+            ..crate::sources::oci::registry_options(&args.insecure, args.registry_timeout, None)
         },
     )
     .map_err(|e| CliError::internal(miette::miette!("{e}")))?;

@@ -52,13 +52,7 @@ pub fn run(args: &PullArgs, out: &Output) -> Result<(), CliError> {
             )));
         }
     };
-    let options = OciOptions {
-        offline: args.oci.offline,
-        locked: args.oci.locked,
-        insecure: args.oci.insecure.clone(),
-        manifest_dir: m.dir.clone(),
-        progress: !out.quiet && !out.json,
-    };
+    let options = OciOptions::new(&args.oci, m, !out.quiet && !out.json);
     let outcome = match oci::resolve_with(&m.oci_modules(), m.top_span(), &options, update) {
         Ok(outcome) => outcome,
         Err(problems) => {

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use mod_wasm_oci::{Cache, Layout, OciClient, OciReference, RegistryOptions};
+use mod_wasm_oci::{Cache, Layout, OciClient, OciReference};
 
 use crate::cli::PushArgs;
 use crate::exit::CliError;
@@ -22,10 +22,7 @@ pub fn run(args: &PushArgs, out: &Output) -> Result<(), CliError> {
     let cache = Cache::open_default().map_err(user)?;
     let client = OciClient::new(
         cache,
-        RegistryOptions {
-            insecure: args.insecure.clone(),
-            docker_config: None,
-        },
+        crate::sources::oci::registry_options(&args.insecure, args.registry_timeout, None),
     )
     .map_err(|e| CliError::internal(miette::miette!("{e}")))?;
     let layout = if args.legacy_media_types {

@@ -14,7 +14,7 @@ use crate::output::Output;
 pub fn run(args: &SignArgs, out: &Output) -> Result<(), CliError> {
     let key = PrivateKey::from_pem_file(&args.key).map_err(super::push::user)?;
     let reference = fleet::reference(&args.reference).map_err(|f| f.to_cli())?;
-    let client = fleet::client(&args.insecure).map_err(|f| f.to_cli())?;
+    let client = fleet::client(&args.insecure, args.registry_timeout).map_err(|f| f.to_cli())?;
     let digest = client
         .resolve_digest(&reference)
         .map_err(super::push::user)?;

@@ -11,7 +11,7 @@ use crate::output::Output;
 /// Runs `tag`.
 pub fn run(args: &TagArgs, out: &Output) -> Result<(), CliError> {
     let reference = fleet::reference(&args.reference).map_err(|f| f.to_cli())?;
-    let client = fleet::client(&args.insecure).map_err(|f| f.to_cli())?;
+    let client = fleet::client(&args.insecure, args.registry_timeout).map_err(|f| f.to_cli())?;
     let digest = client
         .resolve_digest(&reference)
         .map_err(super::push::user)?;

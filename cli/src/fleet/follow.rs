@@ -3,20 +3,32 @@
 //!
 //! Every interval (plus up to 10 % random jitter, so a fleet does not poll in step) it resolves
 //! the tag. A digest it has not handled yet is pulled, verified (signature, every blob) and put
-//! live through the same verified switch as `deploy`; a release that fails is rolled back by
-//! the deploy itself and that digest is not tried again until the tag moves. A signature that
-//! is not there yet is looked for again at each poll. A registry that cannot be reached, or a
-//! deploy lock held by someone else, is retried with exponential backoff (up to 8 intervals,
-//! at most 5 minutes unless the interval is longer) while Apache keeps serving what it serves.
-//! Each decision is one log line (text on stderr, or JSON lines on stdout with `--json`).
-//! SIGTERM or SIGINT stop it between steps (a deploy under way is finished first), exit 0.
+//! live through the same verified switch as `deploy`; a release that fails (or a bundle that is
+//! refused) is rolled back by the deploy itself and its digest remembered: it is not tried again
+//! while the tag stays on it, nor when the tag comes back to it later (a flapping tag
+//! A → B → A → B deploys B once), until the agent restarts. A signature that is not there yet is
+//! looked for again at each poll. A registry that cannot be reached, stalls past the registry
+//! deadline (`--registry-timeout`), or a deploy lock held by someone else, is retried with
+//! exponential backoff (up to 8 intervals, at most 5 minutes unless the interval is longer)
+//! while Apache keeps serving what it serves.
+//!
+//! Each decision is one log line (text on stderr, or JSON lines on stdout with `--json`), its
+//! text passed through [`escape`]: tags, digests, media types, app names and error messages come
+//! from the registry, and none of them can end a line and forge another.
+//!
+//! SIGTERM or SIGINT stop it at once in any state: while it sleeps, and mid-pull on a stalled
+//! registry (the registry client's stop flag ends the operation under way); only a deploy under
+//! way (compile, switch, verify) is finished first. A second signal ends it at once (exit 1).
+//! Exit 0 after a stop.
 
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use mod_wasm_oci::Digest;
+use mod_wasm_oci::untrusted::escape;
 use serde_json::{Value, json};
 
 use super::run::Ctx;
@@ -26,6 +38,8 @@ use crate::output::Output;
 
 /// The longest backoff, unless the interval itself is longer.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Refused digests remembered (the oldest is forgotten first).
+const REMEMBERED: usize = 64;
 
 /// One decision, logged as one line.
 struct Log {
@@ -34,8 +48,13 @@ struct Log {
 }
 
 impl Log {
-    fn line(&self, event: &str, digest: Option<&Digest>, message: &str, extra: Value) {
+    /// One line: `message` (and `details` in `extra`) escaped, whatever they carry.
+    fn line(&self, event: &str, digest: Option<&Digest>, message: &str, mut extra: Value) {
         let time = wasm_runtime::status::rfc3339(SystemTime::now());
+        let message = escape(message);
+        if let Some(Value::String(details)) = extra.get_mut("details") {
+            *details = escape(details).into_owned();
+        }
         if self.json {
             let mut value = json!({"time": time, "event": event, "message": message});
             if let Some(d) = digest {
@@ -45,7 +64,7 @@ impl Log {
                 v.extend(e.clone());
             }
             println!("{value}");
-        } else if !self.quiet || matches!(event, "failed" | "refused" | "unreachable") {
+        } else if !self.quiet || matches!(event, "failed" | "refused" | "unreachable" | "skipped") {
             eprintln!("{time} {event}: {message}");
         }
     }
@@ -107,11 +126,15 @@ pub fn run(ctx: &Ctx<'_>, out: &Output) -> Result<(), CliError> {
             ctx.reference
         )));
     }
-    let stop = Arc::new(AtomicBool::new(false));
+    // The registry client's own stop flag: a signal also ends a registry operation under way.
+    let stop = ctx.client.stop_flag();
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| {
-            CliError::internal(miette::miette!("cannot handle signal {signal}: {e}"))
-        })?;
+        // First a second signal's exit (armed once the flag is set), then the flag itself.
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
+            .map_err(|e| {
+                CliError::internal(miette::miette!("cannot handle signal {signal}: {e}"))
+            })?;
     }
     let log = Log {
         json: out.json,
@@ -135,12 +158,14 @@ pub fn run(ctx: &Ctx<'_>, out: &Output) -> Result<(), CliError> {
         log,
         interval,
         handled: None,
+        refused: VecDeque::new(),
         waiting: None,
         failures: 0,
+        stop: Arc::clone(&stop),
     };
     loop {
         let wait = agent.poll();
-        if sleep(wait, &stop) {
+        if stop.load(Ordering::SeqCst) || sleep(wait, &stop) {
             break;
         }
     }
@@ -158,12 +183,17 @@ struct Agent<'a, 'b> {
     log: Log,
     /// `--interval`.
     interval: Duration,
-    /// The digest last acted on (deployed, found live, or refused for good).
+    /// The digest last acted on (deployed, found live, refused, or skipped as refused before).
     handled: Option<Digest>,
+    /// Digests refused for good here (failed and rolled back, tampered, wrongly signed), with
+    /// the code they failed with: skipped whenever the tag names them again.
+    refused: VecDeque<(Digest, String)>,
     /// A digest waiting for its signature, and the code last logged for it.
     waiting: Option<(Digest, String)>,
     /// Passing failures in a row.
     failures: u32,
+    /// Set by SIGTERM/SIGINT (the registry client's stop flag).
+    stop: Arc<AtomicBool>,
 }
 
 impl Agent<'_, '_> {
@@ -184,6 +214,21 @@ impl Agent<'_, '_> {
         };
         if self.handled.as_ref() == Some(&digest) {
             self.failures = 0;
+            return next_poll(interval);
+        }
+        if let Some((_, code)) = self.refused.iter().find(|(d, _)| *d == digest) {
+            // The tag came back to a digest that failed here: once per move, one line.
+            self.log.line(
+                "skipped",
+                Some(&digest),
+                &format!(
+                    "{} is {digest} again, which was refused here before [{code}]; not retried until the tag moves to a new digest",
+                    self.ctx.reference
+                ),
+                json!({"code": code}),
+            );
+            self.failures = 0;
+            self.handled = Some(digest);
             return next_poll(interval);
         }
         let t = Instant::now();
@@ -238,13 +283,28 @@ impl Agent<'_, '_> {
         }
     }
 
+    /// Remembers that `digest` was refused with `code` (the oldest memory goes first).
+    fn remember_refused(&mut self, digest: &Digest, code: &str) {
+        if self.refused.iter().any(|(d, _)| d == digest) {
+            return;
+        }
+        if self.refused.len() == REMEMBERED {
+            self.refused.pop_front();
+        }
+        self.refused.push_back((digest.clone(), code.to_string()));
+    }
+
     fn failed(&mut self, digest: Option<&Digest>, f: FleetFailure, interval: Duration) -> Duration {
+        if self.stop.load(Ordering::SeqCst) && f.code == "oci::cancelled" {
+            // Stopped mid-operation by a signal: nothing failed; the loop ends now.
+            return Duration::ZERO;
+        }
         let extra = json!({"code": f.code, "details": f.details});
         match f.retry {
             Retry::Backoff => {
                 self.failures += 1;
                 let wait = backoff(interval, self.failures);
-                let event = if f.code == "oci::unreachable" {
+                let event = if matches!(f.code.as_str(), "oci::unreachable" | "oci::timeout") {
                     "unreachable"
                 } else {
                     "retry"
@@ -295,6 +355,7 @@ impl Agent<'_, '_> {
                 );
                 if let Some(d) = digest {
                     self.handled = Some(d.clone());
+                    self.remember_refused(d, &f.code);
                 }
                 next_poll(interval)
             }

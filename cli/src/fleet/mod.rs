@@ -14,7 +14,12 @@ pub mod render;
 pub mod run;
 pub mod stage;
 
-use mod_wasm_oci::{Cache, OciClient, OciReference, PublicKey, RegistryOptions};
+use std::time::Duration;
+
+use mod_wasm_oci::{Cache, OciClient, OciReference, PublicKey};
+use wasm_runtime::module_limits::Limit;
+
+use crate::cli::DeployArgs;
 
 use crate::exit::CliError;
 
@@ -90,7 +95,12 @@ impl From<mod_wasm_oci::Error> for FleetFailure {
     fn from(e: mod_wasm_oci::Error) -> FleetFailure {
         use mod_wasm_oci::Error as E;
         let retry = match &e {
-            E::Unreachable { .. } | E::Registry { .. } | E::Io { .. } => Retry::Backoff,
+            // Passing: the registry (or this host's disk) may do better at the next try.
+            E::Unreachable { .. }
+            | E::Registry { .. }
+            | E::Io { .. }
+            | E::Timeout { .. }
+            | E::Cancelled { .. } => Retry::Backoff,
             E::Unsigned { .. } => Retry::NextPoll,
             _ => Retry::TagMoves,
         };
@@ -120,15 +130,37 @@ impl From<crate::deploy::Failure> for FleetFailure {
     }
 }
 
-/// A registry client over the default blob cache, with `insecure` registries on plain HTTP.
-pub fn client(insecure: &[String]) -> Result<OciClient, FleetFailure> {
+/// A registry client over the default blob cache, with `insecure` registries on plain HTTP and
+/// each operation within `timeout` (`--registry-timeout`; `None`: the default).
+pub fn client(insecure: &[String], timeout: Option<Duration>) -> Result<OciClient, FleetFailure> {
     let cache = Cache::open_default()?;
     Ok(OciClient::new(
         cache,
-        RegistryOptions {
-            insecure: insecure.to_vec(),
-            docker_config: None,
-        },
+        crate::sources::oci::registry_options(insecure, timeout, None),
+    )?)
+}
+
+/// The registry client of `deploy --from`: each operation within `--registry-timeout`, else the
+/// host manifest's `registry timeout=`; no layer above the host manifest's module-size limit
+/// (this host's, never the bundle's). The host manifest was checked by [`run::Ctx::new`]; it is
+/// read again here for these two settings only.
+pub fn deploy_client(args: &DeployArgs) -> Result<OciClient, FleetFailure> {
+    let host = args
+        .manifest
+        .as_deref()
+        .and_then(|path| crate::manifest::load(path).ok())
+        .map(|checked| checked.manifest);
+    let timeout = args.oci.registry_timeout.or_else(|| {
+        host.as_ref()
+            .and_then(|m| m.registry.timeout.as_ref().map(|t| t.value))
+    });
+    let max_module_size = host
+        .as_ref()
+        .map(|m| m.engine.limits().get(Limit::ModuleSize));
+    let cache = Cache::open_default()?;
+    Ok(OciClient::new(
+        cache,
+        crate::sources::oci::registry_options(&args.oci.insecure, timeout, max_module_size),
     )?)
 }
 

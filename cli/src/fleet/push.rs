@@ -68,7 +68,7 @@ pub fn run(
     out: &crate::output::Output,
 ) -> Result<(), crate::exit::CliError> {
     let reference = super::reference(reference).map_err(|f| f.to_cli())?;
-    let client = super::client(&args.insecure).map_err(|f| f.to_cli())?;
+    let client = super::client(&args.insecure, args.registry_timeout).map_err(|f| f.to_cli())?;
     out.status(format!("Pushing bundle {} to {reference}", dir.display()));
     let pushed = push(&client, dir, &reference).map_err(|f| f.to_cli())?;
     let pinned = reference.with_digest(pushed.manifest_digest.clone());

@@ -73,7 +73,7 @@ impl<'a> Ctx<'a> {
                 .map(|k| k.value.clone())
         });
         let key = super::verify_key(key_path.as_deref()).map_err(|f| f.to_cli())?;
-        let client = super::client(&args.oci.insecure).map_err(|f| f.to_cli())?;
+        let client = super::deploy_client(args).map_err(|f| f.to_cli())?;
         let mod_wasm_so = locate::mod_wasm_so(args.mod_wasm_so.as_deref()).map_err(|e| {
             CliError::user(miette::miette!(
                 code = "apache::mod-wasm-missing",

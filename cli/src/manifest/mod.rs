@@ -8,6 +8,7 @@ pub mod directive_node;
 pub mod host_dirs;
 pub mod parse;
 pub mod reader;
+pub mod registry;
 pub mod schema;
 pub mod suggest;
 pub mod validate;
@@ -228,6 +229,8 @@ pub struct Manifest {
     pub status: Option<Spanned<String>>,
     /// `deploy { }`.
     pub deploy: Option<DeployBlock>,
+    /// `registry timeout="…"`: how the CLI talks to registries.
+    pub registry: registry::RegistryBlock,
 }
 
 impl Manifest {

@@ -41,6 +41,7 @@ pub fn parse(path: &Path, dir: &Path, text: Arc<String>) -> (Manifest, Vec<Probl
         routes: Vec::new(),
         status: None,
         deploy: None,
+        registry: Default::default(),
     };
     let mut problems = Vec::new();
     if let Some(problem) = super::depth::check(&text) {
@@ -228,6 +229,13 @@ impl<'a> Parser<'a> {
                 }
                 if first {
                     manifest.deploy = Some(block);
+                }
+            }
+            "registry" => {
+                let first = self.once(node, 0);
+                let block = super::registry::read(self.reader(node));
+                if first {
+                    manifest.registry = block;
                 }
             }
             _ => self.unknown_node(node, "top level", TOP_NODES),

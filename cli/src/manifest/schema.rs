@@ -9,7 +9,7 @@ use wasm_runtime::directives::{DIRECTIVES, Directive, ManifestKey, for_manifest}
 
 /// Nodes allowed at the top level.
 pub const TOP_NODES: &[&str] = &[
-    "app", "engine", "server", "module", "route", "status", "deploy",
+    "app", "engine", "server", "module", "route", "status", "deploy", "registry",
 ];
 
 /// Nodes allowed inside `deploy { }` (settings of `mod-wasm deploy`, not server directives).

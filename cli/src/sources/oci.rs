@@ -8,11 +8,16 @@
 //! uses only the cache. Downloads run in parallel with progress bars, every blob verified into
 //! the content-addressed cache. The lock is written only when every module resolved. Each
 //! failure is a [`Problem`] labelled on the module's `source=` span.
+//!
+//! Registry I/O is bounded ([`registry_options`]): each module's pull has one total deadline
+//! (`--registry-timeout`, else the manifest's `registry timeout=`, else 5 minutes), and a layer
+//! whose declared size passes the manifest's module-size limit is never downloaded.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::SourceSpan;
@@ -21,6 +26,8 @@ use mod_wasm_oci::{
     ResolveOptions, Update,
 };
 
+use crate::cli::OciArgs;
+use crate::manifest::Manifest;
 use crate::problem::Problem;
 use crate::sources::ResolvedSource;
 
@@ -48,6 +55,49 @@ pub struct OciOptions {
     pub manifest_dir: PathBuf,
     /// Draw download progress bars (on a terminal, not with `--quiet`/`--json`).
     pub progress: bool,
+    /// `--registry-timeout`, else the manifest's `registry timeout=` (`None`: the default).
+    pub registry_timeout: Option<Duration>,
+    /// The manifest's module-size compile limit: no larger layer is downloaded (`None`: the
+    /// runtime's default).
+    pub max_module_size: Option<u64>,
+}
+
+impl OciOptions {
+    /// The options of a command on manifest `m` with registry switches `args`.
+    pub fn new(args: &OciArgs, m: &Manifest, progress: bool) -> OciOptions {
+        OciOptions {
+            offline: args.offline,
+            locked: args.locked,
+            insecure: args.insecure.clone(),
+            manifest_dir: m.dir.clone(),
+            progress,
+            registry_timeout: args
+                .registry_timeout
+                .or_else(|| m.registry.timeout.as_ref().map(|t| t.value)),
+            max_module_size: Some(
+                m.engine
+                    .limits()
+                    .get(wasm_runtime::module_limits::Limit::ModuleSize),
+            ),
+        }
+    }
+}
+
+/// The CLI's registry options: `insecure` registries on plain HTTP, each operation within
+/// `timeout` (else [`mod_wasm_oci::bounds::DEFAULT_TIMEOUT`]), layers up to `max_module_size`
+/// (else the runtime's default module-size limit).
+pub fn registry_options(
+    insecure: &[String],
+    timeout: Option<Duration>,
+    max_module_size: Option<u64>,
+) -> RegistryOptions {
+    let defaults = RegistryOptions::default();
+    RegistryOptions {
+        insecure: insecure.to_vec(),
+        docker_config: None,
+        timeout: timeout.unwrap_or(defaults.timeout),
+        max_blob_size: max_module_size.unwrap_or(defaults.max_blob_size),
+    }
 }
 
 /// What [`resolve_all`] did.
@@ -110,10 +160,11 @@ pub fn resolve_with(
     let cache = Cache::open_default().map_err(|e| vec![to_problem(&e, file_span, "cache")])?;
     let client = OciClient::new(
         cache,
-        RegistryOptions {
-            insecure: options.insecure.clone(),
-            docker_config: None,
-        },
+        registry_options(
+            &options.insecure,
+            options.registry_timeout,
+            options.max_module_size,
+        ),
     )
     .map_err(|e| vec![to_problem(&e, file_span, "registry client")])?;
     let resolve_options = ResolveOptions {
@@ -227,5 +278,31 @@ impl Bars {
         if let Some(multi) = &self.multi {
             let _ = multi.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layer_limit_is_the_runtimes_module_size_limit() {
+        // One truth: the OCI crate's default is the runtime's, and the CLI passes the limit in effect.
+        assert_eq!(
+            mod_wasm_oci::bounds::DEFAULT_MAX_BLOB_SIZE,
+            wasm_runtime::module_limits::DEFAULT_MAX_MODULE_SIZE
+        );
+        let o = registry_options(&[], None, None);
+        assert_eq!(
+            o.max_blob_size,
+            wasm_runtime::module_limits::DEFAULT_MAX_MODULE_SIZE
+        );
+        assert_eq!(o.timeout, mod_wasm_oci::bounds::DEFAULT_TIMEOUT);
+        let o = registry_options(&["r:1".into()], Some(Duration::from_secs(2)), Some(1 << 20));
+        assert_eq!(
+            (o.timeout, o.max_blob_size),
+            (Duration::from_secs(2), 1 << 20)
+        );
+        assert_eq!(o.insecure, vec!["r:1".to_string()]);
     }
 }

@@ -218,6 +218,7 @@ impl Env {
             RegistryOptions {
                 insecure: vec![],
                 docker_config: Some(self.docker_config()),
+                ..RegistryOptions::default()
             },
         )
         .unwrap()
