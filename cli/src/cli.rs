@@ -167,7 +167,8 @@ pub struct DeployArgs {
     /// The running Apache and the deploy root.
     #[command(flatten)]
     pub live: LiveTarget,
-    /// Releases to keep (never the current or previous one) [default: 5].
+    /// Releases to keep on disk, the live one and the one before it included (they go last);
+    /// failed releases count too [default: 5].
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,
     /// Build and configtest the candidate; change nothing live.

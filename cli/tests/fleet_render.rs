@@ -6,7 +6,7 @@
 mod common;
 
 use mod_wasm::bundle::lock::BundleLock;
-use mod_wasm::fleet::render::{LockExtras, context};
+use mod_wasm::fleet::render::{context, module_limits};
 use mod_wasm::render::Templates;
 
 #[test]
@@ -18,12 +18,11 @@ fn wasm_conf_rendered_from_the_lock_alone_matches_the_build() {
     let built = std::fs::read_to_string(bundle.join("wasm.conf")).unwrap();
     let lock_bytes = std::fs::read(bundle.join("bundle.lock")).unwrap();
     let lock: BundleLock = serde_json::from_slice(&lock_bytes).unwrap();
-    let extras = LockExtras::of(&lock_bytes);
+    assert_eq!(mod_wasm::fleet::lock_check::check(&lock), Ok(()));
     let rendered = Templates::load(None)
         .unwrap()
         .wasm_conf(&context(
             &lock,
-            &extras,
             &bundle,
             &so,
             "app.kdl",
@@ -31,7 +30,7 @@ fn wasm_conf_rendered_from_the_lock_alone_matches_the_build() {
         ))
         .unwrap();
     assert_eq!(rendered, built);
-    let limits = extras.limits().unwrap();
+    let limits = module_limits(&lock).unwrap();
     assert_eq!(
         limits.get(wasm_runtime::module_limits::Limit::Functions),
         50000

@@ -200,7 +200,7 @@ def test_up_serves_status_by_default_and_prints_its_url(cli, tmp_path):
     assert doc["release"] == release, doc
     conf = (bundle / "wasm.conf").read_text()
     assert f"WasmRelease {release}\n" in conf
-    assert conf.count("SetHandler wasm-status") == 1 and "Require local" in conf
+    assert conf.count("SetHandler wasm-status") == 1 and "Require expr \"-R '127.0.0.0/8' || -R '::1'\"" in conf
     assert json.loads(lock)["status"] == STATUS_PATH
     assert re.search(rf"^release\s+{release}$", listing, re.M), listing
     # up's own readiness probe and the test's request, both counted.
@@ -233,9 +233,10 @@ def test_build_writes_the_release_and_the_status_location(cli, tmp_path):
         assert doc["release"] == report["release"]
         assert a.get("/hello").body == HELLO
     assert_no_crash(a)
-    # Without mod_authz_host there is no status page at all (never an open one).
+    # With mod_authz_core alone (no mod_authz_host) the page answers too, to loopback clients
+    # (`Require expr` on the client's address; issue 19): never an open one, never a missing one.
     b = Apache(extra_conf=f'Include "{tmp_path / "bundle" / "wasm.conf"}"\n')
     with b:
-        assert b.get(STATUS_PATH + "?json").status == 404
+        assert json.loads(b.get(STATUS_PATH + "?json").body)["release"] == report["release"]
         assert b.get("/hello").body == HELLO
     assert_no_crash(b)

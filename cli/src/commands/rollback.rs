@@ -29,7 +29,7 @@ pub fn run(args: &RollbackArgs, out: &Output) -> Result<(), CliError> {
             "rollback needs the deploy root (--root or --manifest)"
         )));
     }
-    let root = resolve_root(&args.live, block.as_ref(), &app);
+    let root = resolve_root(&args.live, block.as_ref(), &app)?;
     let plan = plan(&args.live, block.as_ref(), root)?;
     let report = crate::deploy::rollback(&plan, args.release.as_deref()).map_err(diagnostic)?;
     print_report(&report, "Rolled back: release", out);

@@ -16,14 +16,14 @@ pub fn conf_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/etc/apache2"))
 }
 
-/// The conf name of an app, `mod-wasm-APP` (the app name must be usable in a file name).
+/// The conf name of an app, `mod-wasm-APP` (the app name must be a plain name).
 pub fn conf_name(app: &str) -> Result<String, String> {
-    if crate::manifest::validate::valid_module_name(app) {
-        Ok(format!("mod-wasm-{app}"))
-    } else {
-        Err(format!(
-            "app `{app}` cannot name a file in conf-available/ (letters, digits, `-`, `_`, `.`)"
-        ))
+    match crate::manifest::value_rules::app_name_problem(app) {
+        None => Ok(format!("mod-wasm-{app}")),
+        Some(why) => Err(format!(
+            "app `{}` cannot name a file in conf-available/: {why}",
+            app.escape_debug()
+        )),
     }
 }
 

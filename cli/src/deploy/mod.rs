@@ -4,15 +4,23 @@
 //! preflight in a private Apache → swap `current` → graceful → verify (wasm-status reports the new
 //! release at a newer generation with every module loaded; every route answers) → prune. Any
 //! failure after the swap swaps back, reloads, verifies the old release and records `failed`; a
-//! failure before the swap changes nothing live.
+//! failure before the swap changes nothing live. Whatever the outcome, at most `keep` releases
+//! stay on disk (the live one and the one before it first).
+//!
+//! Before anything is written: the deploy root passes StrictModes ([`strict`]) and the bundle's
+//! lock passes the lock check ([`crate::fleet::lock_check`]). A dry run writes nothing under the
+//! root: its candidate is relocated into a temporary folder and only configtested.
 
 pub mod apachectl;
 pub mod debian;
 pub mod http;
 pub mod lock;
+pub mod plan;
 pub mod preflight;
 pub mod releases;
 pub mod relocate;
+pub mod report;
+pub mod strict;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
@@ -156,8 +164,8 @@ fn take_lock(root: &ReleaseRoot, plan: &Plan, what: &str) -> Result<DeployLock, 
 }
 
 /// Checks that the running configuration includes `ROOT/current/wasm.conf`.
-fn check_included(root: &ReleaseRoot, apachectl: &Apachectl) -> Result<(), Failure> {
-    let wanted = root.current_link().join("wasm.conf");
+fn check_included(root: &Path, apachectl: &Apachectl) -> Result<(), Failure> {
+    let wanted = root.join("current").join("wasm.conf");
     let files = apachectl.includes().map_err(|f| {
         Failure::new(
             "deploy::apachectl",
@@ -224,18 +232,63 @@ fn read_lock(dir: &Path) -> Result<(BundleLock, String), Failure> {
     Ok((lock, wasm_runtime::digest::sha256_hex(&bytes)))
 }
 
+/// [`read_lock`] of a bundle to deploy, its values checked before anything renders them.
+fn read_checked_lock(dir: &Path) -> Result<(BundleLock, String), Failure> {
+    let (lock, digest) = read_lock(dir)?;
+    crate::fleet::lock_check::check(&lock).map_err(|e| {
+        Failure::new(
+            "fleet::unsafe-lock",
+            format!("{}/bundle.lock: {e}", dir.display()),
+        )
+        .help(crate::fleet::lock_check::HELP)
+    })?;
+    Ok((lock, digest))
+}
+
+/// The refusal of a deploy root that fails StrictModes.
+pub fn unsafe_root(root: &Path, why: String) -> Failure {
+    Failure::new(
+        "deploy::unsafe-root",
+        format!("the deploy root {} is not safe: {why}", root.display()),
+    )
+    .help(strict::HELP)
+}
+
+/// The refusal of release `id` by the configtest, with Apache's words (and the module to load,
+/// when what is missing is mod_authz_core's `Require`).
+fn configtest_failure(id: &str, f: apachectl::Failed) -> Failure {
+    let failure = Failure::new(
+        "deploy::configtest",
+        format!("Apache refuses release {id}: nothing was changed"),
+    );
+    let failure = if f.output.contains("Invalid command 'Require'") {
+        failure.help(
+            "this Apache does not load mod_authz_core, which the release's loopback-only \
+             wasm-status location needs (`Require expr`): enable it (`a2enmod authz_core`, or \
+             LoadModule authz_core_module …/mod_authz_core.so) and deploy again",
+        )
+    } else {
+        failure
+    };
+    failure.details(format!("{}\n{}", f.command, f.output))
+}
+
 /// Deploys the bundle at `bundle` (built by `mod-wasm build`, or pulled) as a new release.
 pub fn deploy(plan: &Plan, bundle: &Path, source: &str) -> Result<Report, Failure> {
     let started = Instant::now();
+    strict::check_root(&plan.root).map_err(|why| unsafe_root(&plan.root, why))?;
+    let (lock, digest) = read_checked_lock(bundle)?;
+    if plan.dry_run {
+        return dry_run(plan, bundle, &digest, started);
+    }
     let root = ReleaseRoot::open(&plan.root).map_err(io("cannot create the deploy root"))?;
+    strict::check_root(&plan.root).map_err(|why| unsafe_root(&plan.root, why))?;
     let _lock = take_lock(&root, plan, &format!("deploy {source}"))?;
     root.clean_staging();
     if plan.check_include {
-        check_included(&root, &plan.apachectl)?;
+        check_included(root.path(), &plan.apachectl)?;
     }
 
-    let (lock, digest) = read_lock(bundle)?;
-    let (routes, modules) = routes_and_modules(&lock);
     let mut id = relocate::release_id(&digest, SystemTime::now());
     if root.release_dir(&id).exists() {
         id = format!("{id}-{}", std::process::id());
@@ -259,78 +312,30 @@ pub fn deploy(plan: &Plan, bundle: &Path, source: &str) -> Result<Report, Failur
         previous: previous.clone(),
         reason,
     };
-    let fail_before_swap = |f: Failure| {
-        let _ = root.append(&record("failed", Some(f.message.clone())));
-        f
-    };
-
     let mut timings = Timings::default();
-    let t = Instant::now();
-    plan.apachectl
-        .configtest_with(&release_dir.join("wasm.conf"))
-        .map_err(|f| {
-            fail_before_swap(
-                Failure::new(
-                    "deploy::configtest",
-                    format!("Apache refuses release {id}: nothing was changed"),
-                )
-                .details(format!("{}\n{}", f.command, f.output)),
-            )
-        })?;
-    timings.configtest_ms = t.elapsed().as_millis();
-    if plan.dry_run {
-        let _ = std::fs::remove_dir_all(&release_dir);
-        timings.total_ms = started.elapsed().as_millis();
-        return Ok(Report {
-            id,
-            digest,
-            previous,
-            outcome: "dry-run".into(),
-            timings,
-            pruned: vec![],
-        });
-    }
-
-    if plan.preflight {
-        let t = Instant::now();
-        preflight::preflight(
-            &lock.app,
-            &release_dir,
-            plan.templates.as_deref(),
-            &routes,
-            &plan.health,
-        )
-        .map_err(|e| fail_before_swap(preflight_failure(&id, e)))?;
-        timings.preflight_ms = t.elapsed().as_millis();
-    }
-
-    let before = verify::serving(&plan.url).ok().map(|s| s.generation);
-    let t = Instant::now();
-    root.set_current(&id).map_err(|e| {
-        fail_before_swap(Failure::new(
-            "deploy::io",
-            format!("cannot swap `current`: {e}"),
-        ))
-    })?;
-    let switched = plan.apachectl.graceful();
-    timings.switch_ms = t.elapsed().as_millis();
-    let t = Instant::now();
-    let verified = switched
-        .map_err(|f| format!("`{}` failed: {}", f.command, f.output.trim()))
-        .and_then(|()| verify_live(plan, &id, &modules, before, &routes));
-    timings.verify_ms = t.elapsed().as_millis();
-    if let Err(why) = verified {
-        let back = roll_back(&root, plan, previous.as_deref());
-        let _ = root.append(&record("failed", Some(why.clone())));
-        return Err(Failure::new(
-            "deploy::verify",
-            format!("release {id} went live but failed verification; {back}"),
-        )
-        .details(why));
+    let outcome = go_live(
+        plan,
+        &root,
+        &release_dir,
+        &id,
+        &lock,
+        previous.as_deref(),
+        &mut timings,
+    );
+    // Whatever happened, at most `keep` releases stay (failed ones do not pile up).
+    let pruned = root.prune(plan.keep, previous.as_deref());
+    if let Err(f) = outcome {
+        // Why, as recorded: the verification's own words, else what stopped it.
+        let reason = if f.code == "deploy::verify" {
+            f.details.clone()
+        } else {
+            f.message.clone()
+        };
+        let _ = root.append(&record("failed", Some(reason)));
+        return Err(f);
     }
     root.append(&record("ok", None))
         .map_err(io("cannot record the deploy"))?;
-    let pruned = root.prune(plan.keep, previous.as_deref());
     timings.total_ms = started.elapsed().as_millis();
     Ok(Report {
         id,
@@ -340,6 +345,90 @@ pub fn deploy(plan: &Plan, bundle: &Path, source: &str) -> Result<Report, Failur
         timings,
         pruned,
     })
+}
+
+/// A dry run: the candidate relocated into a temporary folder and configtested there; nothing
+/// is written under the root (no release, no record, no lock file).
+fn dry_run(plan: &Plan, bundle: &Path, digest: &str, started: Instant) -> Result<Report, Failure> {
+    if plan.check_include {
+        check_included(&plan.root, &plan.apachectl)?;
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("mod-wasm-dry-run-")
+        .tempdir()
+        .map_err(io("cannot make a temporary folder"))?;
+    let id = relocate::release_id(digest, SystemTime::now());
+    let release_dir = scratch.path().join(&id);
+    crate::bundle::files::create_dir(&release_dir).map_err(io("cannot write the candidate"))?;
+    relocate::relocate(bundle, &release_dir, &release_dir, &id)
+        .map_err(io("cannot write the candidate"))?;
+    let mut timings = Timings::default();
+    let t = Instant::now();
+    plan.apachectl
+        .configtest_with(&release_dir.join("wasm.conf"))
+        .map_err(|f| configtest_failure(&id, f))?;
+    timings.configtest_ms = t.elapsed().as_millis();
+    timings.total_ms = started.elapsed().as_millis();
+    Ok(Report {
+        id,
+        digest: digest.to_string(),
+        previous: ReleaseRoot::existing(&plan.root).current(),
+        outcome: "dry-run".into(),
+        timings,
+        pruned: vec![],
+    })
+}
+
+/// Release `id` (committed at `release_dir`) through configtest, preflight, the swap, the
+/// graceful restart and verification; after a failure past the swap, `previous` is live again.
+fn go_live(
+    plan: &Plan,
+    root: &ReleaseRoot,
+    release_dir: &Path,
+    id: &str,
+    lock: &BundleLock,
+    previous: Option<&str>,
+    timings: &mut Timings,
+) -> Result<(), Failure> {
+    let (routes, modules) = routes_and_modules(lock);
+    let t = Instant::now();
+    plan.apachectl
+        .configtest_with(&release_dir.join("wasm.conf"))
+        .map_err(|f| configtest_failure(id, f))?;
+    timings.configtest_ms = t.elapsed().as_millis();
+    if plan.preflight {
+        let t = Instant::now();
+        preflight::preflight(
+            &lock.app,
+            release_dir,
+            plan.templates.as_deref(),
+            &routes,
+            &plan.health,
+        )
+        .map_err(|e| preflight_failure(id, e))?;
+        timings.preflight_ms = t.elapsed().as_millis();
+    }
+
+    let before = verify::serving(&plan.url).ok().map(|s| s.generation);
+    let t = Instant::now();
+    root.set_current(id)
+        .map_err(|e| Failure::new("deploy::io", format!("cannot swap `current`: {e}")))?;
+    let switched = plan.apachectl.graceful();
+    timings.switch_ms = t.elapsed().as_millis();
+    let t = Instant::now();
+    let verified = switched
+        .map_err(|f| format!("`{}` failed: {}", f.command, f.output.trim()))
+        .and_then(|()| verify_live(plan, id, &modules, before, &routes));
+    timings.verify_ms = t.elapsed().as_millis();
+    if let Err(why) = verified {
+        let back = roll_back(root, plan, previous);
+        return Err(Failure::new(
+            "deploy::verify",
+            format!("release {id} went live but failed verification; {back}"),
+        )
+        .details(why));
+    }
+    Ok(())
 }
 
 /// After a graceful restart: the server reports release `id` (newer generation, every module
@@ -446,13 +535,14 @@ fn preflight_failure(id: &str, e: PreflightError) -> Failure {
 /// through the same verified switch.
 pub fn rollback(plan: &Plan, target: Option<&str>) -> Result<Report, Failure> {
     let started = Instant::now();
+    strict::check_root(&plan.root).map_err(|why| unsafe_root(&plan.root, why))?;
     let root = ReleaseRoot::open(&plan.root).map_err(io("cannot open the deploy root"))?;
     let _lock = take_lock(&root, plan, "rollback")?;
-    check_included(&root, &plan.apachectl)?;
+    check_included(root.path(), &plan.apachectl)?;
     let current = root.current();
     let target = match target {
         Some(t) => t.to_string(),
-        None => previous_good(&root, current.as_deref()).ok_or_else(|| {
+        None => root.rollback_target(current.as_deref()).ok_or_else(|| {
             Failure::new(
                 "deploy::no-previous",
                 "there is no earlier good release to roll back to",
@@ -474,13 +564,7 @@ pub fn rollback(plan: &Plan, target: Option<&str>) -> Result<Report, Failure> {
     let t = Instant::now();
     plan.apachectl
         .configtest_with(&dir.join("wasm.conf"))
-        .map_err(|f| {
-            Failure::new(
-                "deploy::configtest",
-                format!("Apache refuses release {target}: nothing was changed"),
-            )
-            .details(format!("{}\n{}", f.command, f.output))
-        })?;
+        .map_err(|f| configtest_failure(&target, f))?;
     timings.configtest_ms = t.elapsed().as_millis();
     let before = verify::serving(&plan.url).ok().map(|s| s.generation);
     let t = Instant::now();
@@ -529,21 +613,4 @@ pub fn rollback(plan: &Plan, target: Option<&str>) -> Result<Report, Failure> {
         timings,
         pruned: vec![],
     })
-}
-
-/// The newest release before `current` whose latest outcome is `ok` and whose folder exists.
-fn previous_good(root: &ReleaseRoot, current: Option<&str>) -> Option<String> {
-    let ids = root.ids();
-    let before_current: Vec<&String> = match current {
-        Some(c) => ids.iter().take_while(|id| id.as_str() != c).collect(),
-        None => ids.iter().collect(),
-    };
-    before_current
-        .into_iter()
-        .rev()
-        .find(|id| {
-            root.outcome_of(id).as_deref() == Some("ok")
-                || root.outcome_of(id).as_deref() == Some("rolled-back")
-        })
-        .cloned()
 }

@@ -44,6 +44,13 @@ pub struct ReleaseRoot {
 }
 
 impl ReleaseRoot {
+    /// The root at `root`, as it is (nothing created: for reading, and for dry runs).
+    pub fn existing(root: &Path) -> ReleaseRoot {
+        ReleaseRoot {
+            root: root.to_path_buf(),
+        }
+    }
+
     /// The root at `root` (created with its `releases/` folder when missing).
     pub fn open(root: &Path) -> std::io::Result<ReleaseRoot> {
         files::create_dir(&root.join("releases"))?;
@@ -165,17 +172,48 @@ impl ReleaseRoot {
             .map(|r| r.outcome)
     }
 
-    /// Removes the oldest releases beyond `keep`, never `current` nor `previous`. Returns the ids
+    /// The newest release before `current` (in id order, all of them when there is none) whose
+    /// latest outcome is `ok` or `rolled-back`: what `rollback` goes back to.
+    pub fn rollback_target(&self, current: Option<&str>) -> Option<String> {
+        let ids = self.ids();
+        let records = self.records();
+        let outcome = |id: &str| {
+            records
+                .iter()
+                .rev()
+                .find(|r| r.id == id)
+                .map(|r| r.outcome.as_str())
+        };
+        ids.iter()
+            .take_while(|id| Some(id.as_str()) != current)
+            .filter(|id| matches!(outcome(id), Some("ok" | "rolled-back")))
+            .last()
+            .cloned()
+    }
+
+    /// Removes releases until at most `keep` (at least 1) remain, whatever their outcome (failed
+    /// releases do not pile up). Kept first: `current`, then `previous` (the release live before
+    /// it), then what `rollback` would go back to, then the newest of the rest. Returns the ids
     /// removed.
     pub fn prune(&self, keep: usize, previous: Option<&str>) -> Vec<String> {
-        let current = self.current();
         let ids = self.ids();
-        let excess = ids.len().saturating_sub(keep);
-        let mut removed = Vec::new();
-        for id in ids.iter().take(excess) {
-            if Some(id.as_str()) == current.as_deref() || Some(id.as_str()) == previous {
-                continue;
+        let current = self.current();
+        let target = self.rollback_target(current.as_deref());
+        let wanted = [current.as_deref(), previous, target.as_deref()]
+            .into_iter()
+            .flatten()
+            .chain(ids.iter().rev().map(String::as_str));
+        let mut kept: Vec<&str> = Vec::new();
+        for id in wanted {
+            if kept.len() == keep.max(1) {
+                break;
             }
+            if ids.iter().any(|i| i == id) && !kept.contains(&id) {
+                kept.push(id);
+            }
+        }
+        let mut removed = Vec::new();
+        for id in ids.iter().filter(|id| !kept.contains(&id.as_str())) {
             if std::fs::remove_dir_all(self.release_dir(id)).is_ok() {
                 removed.push(id.clone());
             }
@@ -206,7 +244,7 @@ mod tests {
         assert_eq!(root.current().as_deref(), Some("20260103T000000Z-cccc"));
         let via_link = std::fs::read_to_string(root.current_link().join("wasm.conf")).unwrap();
         assert_eq!(via_link, "20260103T000000Z-cccc");
-        let removed = root.prune(1, Some("20260102T000000Z-bbbb"));
+        let removed = root.prune(2, Some("20260102T000000Z-bbbb"));
         assert_eq!(removed, ["20260101T000000Z-aaaa"]);
         assert_eq!(root.ids().len(), 2);
         let record = Record {
@@ -227,5 +265,52 @@ mod tests {
         .unwrap();
         assert_eq!(root.records().len(), 2);
         assert_eq!(root.outcome_of("x").as_deref(), Some("rolled-back"));
+    }
+
+    fn record(id: &str, outcome: &str) -> Record {
+        Record {
+            id: id.into(),
+            digest: "d".into(),
+            source: "s".into(),
+            time: "t".into(),
+            user: "u".into(),
+            outcome: outcome.into(),
+            previous: None,
+            reason: None,
+        }
+    }
+
+    fn release(root: &ReleaseRoot, id: &str, outcome: &str) {
+        let staged = root.staging_dir("t").unwrap();
+        root.commit_release(&staged, id).unwrap();
+        root.append(&record(id, outcome)).unwrap();
+    }
+
+    /// `--keep 3` leaves 3, the protected previous release counted, failed ones pruned first
+    /// when they are older than what must stay.
+    #[test]
+    fn keep_is_a_budget_that_counts_current_and_previous() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = ReleaseRoot::open(dir.path()).unwrap();
+        release(&root, "1-ok", "ok");
+        release(&root, "2-ok", "ok");
+        root.set_current("2-ok").unwrap();
+        for id in ["3-failed", "4-failed", "5-failed"] {
+            release(&root, id, "failed");
+            root.prune(3, Some("2-ok"));
+            assert!(root.ids().len() <= 3, "{:?}", root.ids());
+        }
+        // Current, what rollback goes back to, and the newest failure.
+        assert_eq!(root.ids(), ["1-ok", "2-ok", "5-failed"]);
+        release(&root, "6-ok", "ok");
+        root.set_current("6-ok").unwrap();
+        let removed = root.prune(3, Some("2-ok"));
+        assert_eq!(removed, ["1-ok"]);
+        assert_eq!(root.ids(), ["2-ok", "5-failed", "6-ok"]);
+        assert_eq!(root.rollback_target(Some("6-ok")).as_deref(), Some("2-ok"));
+        // A budget of 1 keeps the live release alone.
+        root.prune(1, Some("2-ok"));
+        assert_eq!(root.ids(), ["6-ok"]);
+        assert_eq!(root.current().as_deref(), Some("6-ok"));
     }
 }

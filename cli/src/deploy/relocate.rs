@@ -85,17 +85,21 @@ pub fn rewrite(conf: &str, bundle: &Path, release_dir: &Path, id: &str) -> Strin
     }
     out.push_str(&format!(
         "\n# Added by `mod-wasm deploy`: the release this file belongs to, and the loopback-only\n\
-         # wasm-status deploy reads to prove which release serves.\n\
+         # wasm-status deploy reads to prove which release serves (mod_authz_core alone).\n\
          WasmRelease {id}\n\
-         <IfModule authz_host_module>\n\
          <Location {STATUS_PATH}>\n\
          \x20   SetHandler wasm-status\n\
-         \x20   Require local\n\
-         </Location>\n\
-         </IfModule>\n"
+         \x20   {LOOPBACK_ONLY}\n\
+         </Location>\n"
     ));
     out
 }
+
+/// The access rule of a wasm-status location: loopback clients only, with `mod_authz_core`
+/// alone (`Require local` needs `mod_authz_host`, which a server may not load: then the page was
+/// left out and deploy's verification met a 404). Without `mod_authz_core`, `Require` is an
+/// unknown directive and the configtest refuses the release before it goes live.
+pub const LOOPBACK_ONLY: &str = "Require expr \"-R '127.0.0.0/8' || -R '::1'\"";
 
 #[cfg(test)]
 mod tests {
@@ -124,6 +128,10 @@ mod tests {
         assert!(!out.contains("WasmRelease old"));
         assert!(out.contains("WasmRelease X\n"));
         assert!(out.contains(&format!("<Location {STATUS_PATH}>")));
+        assert!(
+            out.contains(LOOPBACK_ONLY) && !out.contains("IfModule"),
+            "{out}"
+        );
     }
 
     #[test]

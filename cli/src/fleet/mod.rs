@@ -4,11 +4,13 @@
 //!   modules as one artifact (no `.cwasm`: native code is made on each host).
 //! - [`stage`]: `deploy --from oci://…` — the tag resolved to a digest, the signature verified
 //!   when a key is configured, the artifact pulled with every blob verified, its lock checked
-//!   against its layers, the modules precompiled here with the runtime's engine and `wasm.conf`
-//!   rendered from the lock: a bundle folder that [`crate::deploy::deploy`] puts live.
+//!   against its layers and every value a template renders checked ([`lock_check`]), the modules
+//!   precompiled here with the runtime's engine and `wasm.conf` rendered from the lock: a bundle
+//!   folder that [`crate::deploy::deploy`] puts live under this host's own root.
 //! - [`follow`]: `deploy --from oci://…:TAG --follow` — the agent that polls the tag.
 
 pub mod follow;
+pub mod lock_check;
 pub mod push;
 pub mod render;
 pub mod run;
@@ -117,7 +119,8 @@ impl From<mod_wasm_oci::Error> for FleetFailure {
 impl From<crate::deploy::Failure> for FleetFailure {
     fn from(f: crate::deploy::Failure) -> FleetFailure {
         let retry = match f.code {
-            "deploy::locked" | "deploy::io" => Retry::Backoff,
+            // Passing, or this host's to fix (a deploy root others may write): try again.
+            "deploy::locked" | "deploy::io" | "deploy::unsafe-root" => Retry::Backoff,
             _ => Retry::TagMoves,
         };
         FleetFailure {

@@ -1,11 +1,11 @@
 //! `wasm.conf` from a `bundle.lock` alone: what a host that pulled a bundle renders, with the
 //! same template `mod-wasm build` uses (so the same directives a person would write), paths
-//! into this host's bundle folder and this host's `mod_wasm.so`.
+//! into this host's bundle folder and this host's `mod_wasm.so`. Only a lock that passed
+//! [`super::lock_check::check`] gets here (and the renderer refuses control characters again).
 
 use std::path::Path;
 use std::str::FromStr;
 
-use serde::Deserialize;
 use wasm_runtime::engine::{EngineSettings, OptLevel};
 use wasm_runtime::module_limits::ModuleLimits;
 
@@ -13,40 +13,13 @@ use crate::bundle::layout::BundleLayout;
 use crate::bundle::lock::BundleLock;
 use crate::render::{EngineContext, RouteContext, WasmConfContext};
 
-/// What `bundle.lock` may carry beyond the fields this version's [`BundleLock`] names (read
-/// leniently, so a lock without them still renders).
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct LockExtras {
-    /// Engine extras.
-    #[serde(default)]
-    pub engine: EngineExtras,
-    /// The wasm-status location's path, when the bundle has one.
-    #[serde(default)]
-    pub status: Option<String>,
-}
-
-/// Engine extras of a lock.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct EngineExtras {
-    /// `WasmModuleLimits` words (`functions=50000`).
-    #[serde(default)]
-    pub module_limits: Vec<String>,
-}
-
-impl LockExtras {
-    /// The extras of the lock whose bytes are `lock`.
-    pub fn of(lock: &[u8]) -> LockExtras {
-        serde_json::from_slice(lock).unwrap_or_default()
+/// The compile limits the lock asks for (the runtime's defaults for the rest).
+pub fn module_limits(lock: &BundleLock) -> Result<ModuleLimits, String> {
+    let mut limits = ModuleLimits::default();
+    for setting in &lock.engine.module_limits {
+        limits.apply_setting(setting)?;
     }
-
-    /// The compile limits the lock asks for (the runtime's defaults for the rest).
-    pub fn limits(&self) -> Result<ModuleLimits, String> {
-        let mut limits = ModuleLimits::default();
-        for setting in &self.engine.module_limits {
-            limits.apply_setting(setting)?;
-        }
-        Ok(limits)
-    }
+    Ok(limits)
 }
 
 /// The engine a lock's modules are compiled for.
@@ -64,7 +37,6 @@ pub fn engine_settings(lock: &BundleLock) -> Result<EngineSettings, String> {
 /// names where it came from (the header's "generated from"), `release` is its `WasmRelease`.
 pub fn context(
     lock: &BundleLock,
-    extras: &LockExtras,
     bundle: &Path,
     mod_wasm_so: &Path,
     source: &str,
@@ -85,7 +57,7 @@ pub fn context(
             pooling_max_instances: (lock.engine.pooling_max_instances != 0)
                 .then_some(lock.engine.pooling_max_instances),
             cache_dir: lock.engine.cache_dir.clone(),
-            module_limits: extras.engine.module_limits.clone(),
+            module_limits: lock.engine.module_limits.clone(),
         },
         routes: lock
             .routes
@@ -98,6 +70,6 @@ pub fn context(
             })
             .collect(),
         release,
-        status: extras.status.clone(),
+        status: lock.status.clone(),
     }
 }

@@ -1,4 +1,10 @@
 //! `mod-wasm deploy --from oci://…` (once, or `--follow`): the command-line side of the fleet.
+//!
+//! The host decides where a bundle goes, never the bundle: the deploy root is `--root`, else the
+//! host manifest's `deploy { root … }`, else `/var/lib/mod-wasm/<the host manifest's app>`; and
+//! a bundle whose app is not the host's (the host manifest's `app`, else the app of the release
+//! live under the root) is refused (`fleet::app-mismatch`). A dry run stages in a temporary
+//! folder and writes nothing under the root.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -9,8 +15,12 @@ use serde_json::json;
 use super::stage::{self, Fetched};
 use super::{FleetFailure, Retry};
 use crate::apache::locate;
+use crate::bundle::layout::BundleLayout;
+use crate::bundle::lock::BundleLock;
 use crate::cli::DeployArgs;
+use crate::deploy::plan::{default_root, explicit_root};
 use crate::deploy::releases::ReleaseRoot;
+use crate::deploy::report::print_report;
 use crate::deploy::{Plan, Report};
 use crate::exit::CliError;
 use crate::manifest::DeployBlock;
@@ -28,6 +38,10 @@ pub struct Ctx<'a> {
     pub key: Option<PublicKey>,
     /// The `deploy { }` block of the MANIFEST given with `--from`, if any.
     pub block: Option<DeployBlock>,
+    /// The app of the MANIFEST given with `--from` (this host's app), if any.
+    pub host_app: Option<String>,
+    /// This host's deploy root.
+    pub root: PathBuf,
     /// This host's `mod_wasm.so`.
     pub mod_wasm_so: PathBuf,
 }
@@ -56,16 +70,20 @@ impl<'a> Ctx<'a> {
     /// Reads the flags: reference, key, registry client, `mod_wasm.so`.
     pub fn new(args: &'a DeployArgs, from: &str, out: &Output) -> Result<Ctx<'a>, CliError> {
         let reference = super::reference(from).map_err(|f| f.to_cli())?;
-        let block = match &args.manifest {
+        let (block, host_app) = match &args.manifest {
             Some(manifest) => {
                 let checked = crate::commands::check::load_checked(manifest, out)?;
                 if checked.has_errors() {
                     return Err(CliError::User(None));
                 }
-                checked.manifest.deploy.clone()
+                (
+                    checked.manifest.deploy.clone(),
+                    Some(checked.manifest.app_name().to_string()),
+                )
             }
-            None => None,
+            None => (None, None),
         };
+        let root = host_root(args, block.as_ref(), host_app.as_deref()).map_err(|f| f.to_cli())?;
         let key_path = args.fleet.verify_key.clone().or_else(|| {
             block
                 .as_ref()
@@ -88,19 +106,43 @@ impl<'a> Ctx<'a> {
             reference,
             key,
             block,
+            host_app,
+            root,
             mod_wasm_so,
         })
     }
 
-    /// The deploy root for app `app`.
-    pub fn root(&self, app: &str) -> PathBuf {
-        crate::commands::deploy::resolve_root(&self.args.live, self.block.as_ref(), app)
+    /// This host's app: the host manifest's, else the app of the release live under the root.
+    pub fn host_app(&self) -> Option<String> {
+        self.host_app.clone().or_else(|| {
+            let lock = BundleLayout::new(self.root.join("current")).lock();
+            let text = std::fs::read(lock).ok()?;
+            serde_json::from_slice::<BundleLock>(&text)
+                .ok()
+                .map(|l| l.app)
+        })
     }
 
-    /// The plan for app `app`, from the flags.
-    pub fn plan(&self, app: &str) -> Result<Plan, CliError> {
+    /// Refuses a bundle of app `app` when this host serves another app.
+    pub fn check_app(&self, app: &str) -> Result<(), FleetFailure> {
+        match self.host_app() {
+            Some(host) if host != app => Err(FleetFailure::new(
+                "fleet::app-mismatch",
+                format!(
+                    "{}: the bundle is app `{app}`, this host deploys app `{host}` to {}",
+                    self.reference,
+                    self.root.display()
+                ),
+            )
+            .help("nothing was written; point this host at the repository of its own app (a bundle never chooses the host's root or app)")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The plan, from the flags.
+    pub fn plan(&self) -> Result<Plan, CliError> {
         let mut plan =
-            crate::commands::deploy::plan(&self.args.live, self.block.as_ref(), self.root(app))?;
+            crate::deploy::plan::plan(&self.args.live, self.block.as_ref(), self.root.clone())?;
         if let Some(keep) = self.args.keep {
             plan.keep = keep.max(1);
         }
@@ -122,14 +164,31 @@ impl<'a> Ctx<'a> {
 
     /// Compiles `fetched` here and puts it live through the verified switch.
     pub fn deploy(&self, fetched: &Fetched, pull_ms: u128) -> Result<Deployed, FleetFailure> {
-        let plan = self.plan(&fetched.lock.app).map_err(|e| FleetFailure {
+        self.check_app(&fetched.lock.app)?;
+        let plan = self.plan().map_err(|e| FleetFailure {
             retry: Retry::TagMoves,
             ..FleetFailure::new("deploy::settings", cli_message(e))
         })?;
+        // Before the first write under the root (staging included).
+        crate::deploy::strict::check_root(&plan.root)
+            .map_err(|why| FleetFailure::from(crate::deploy::unsafe_root(&plan.root, why)))?;
+        // A dry run stages in a temporary folder: nothing is written under the root.
+        let scratch = tempfile::Builder::new()
+            .prefix("mod-wasm-fleet-")
+            .tempdir()
+            .map_err(|e| FleetFailure {
+                retry: Retry::Backoff,
+                ..FleetFailure::new("fleet::io", format!("cannot make a temporary folder: {e}"))
+            })?;
+        let parent = if plan.dry_run {
+            scratch.path().to_path_buf()
+        } else {
+            plan.root.join(".fleet")
+        };
         let t = Instant::now();
         let staged = stage::stage(
             fetched,
-            &plan.root.join(".fleet"),
+            &parent,
             &self.mod_wasm_so,
             self.args.templates.as_deref(),
         )?;
@@ -148,10 +207,11 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    /// The manifest digest of the release live under the root of app `app`, when it came from
-    /// this repository.
+    /// The manifest digest of the release live under this host's root, when it came from this
+    /// repository and is app `app` (this host's).
     pub fn live_digest(&self, app: &str) -> Option<Digest> {
-        let root = ReleaseRoot::open(&self.root(app)).ok()?;
+        self.check_app(app).ok()?;
+        let root = ReleaseRoot::existing(&self.root);
         let current = root.current()?;
         let record = root
             .records()
@@ -167,6 +227,30 @@ impl<'a> Ctx<'a> {
         same_repo
             .then(|| super::digest_of_source(&record.source))
             .flatten()
+    }
+}
+
+/// This host's deploy root: `--root`, else the host manifest's `deploy { root … }`, else
+/// `/var/lib/mod-wasm/<the host manifest's app>` — never a name from the bundle.
+fn host_root(
+    args: &DeployArgs,
+    block: Option<&DeployBlock>,
+    host_app: Option<&str>,
+) -> Result<PathBuf, FleetFailure> {
+    if let Some(root) = explicit_root(&args.live, block) {
+        return Ok(root);
+    }
+    let no_root = |why: String| {
+        FleetFailure::new("fleet::no-root", why).help(
+            "pass this host's manifest (app \"NAME\", and perhaps deploy { root … }): \
+             mod-wasm deploy --from oci://… /etc/mod-wasm/APP.kdl — or --root DIR",
+        )
+    };
+    match host_app {
+        Some(app) => default_root(app).map_err(no_root),
+        None => Err(no_root(
+            "deploy --from needs this host's deploy root: the bundle does not choose it".into(),
+        )),
     }
 }
 
@@ -203,7 +287,7 @@ pub fn run(args: &DeployArgs, from: &str, out: &Output) -> Result<(), CliError> 
     out.status(format!(
         "Deploying {} to {}",
         super::recorded_source(&ctx.reference, &digest),
-        ctx.root(&fetched.lock.app).display()
+        ctx.root.display()
     ));
     let deployed = ctx.deploy(&fetched, pull_ms).map_err(|f| failed(&f, out))?;
     let mut value = json!(deployed.report);
@@ -221,7 +305,7 @@ pub fn run(args: &DeployArgs, from: &str, out: &Output) -> Result<(), CliError> 
             json: false,
             ..*out
         };
-        crate::commands::deploy::print_report(&deployed.report, "Release", &quiet);
+        print_report(&deployed.report, "Release", &quiet);
         out.detail(format!(
             "pulled and verified in {} ms; {} module(s) compiled here, {} from the compiled-code cache in {} ms",
             deployed.pull_ms, deployed.compiled.0, deployed.compiled.1, deployed.stage_ms

@@ -5,7 +5,9 @@
 //! 3. the manifest is pulled by digest and must hash to it; the config (`bundle.lock`) and
 //!    every module layer must hash to the digests the manifest names, verified into the cache;
 //! 4. the lock must agree with the layers: one `NAME.wasm` layer per module, of the digest the
-//!    lock records for it, and nothing else;
+//!    lock records for it, and nothing else; and every value a template renders must pass the
+//!    manifest's own rules ([`super::lock_check`]) — refused (`fleet::unsafe-lock`) before
+//!    anything is written or started, whoever signed it;
 //! 5. every module is precompiled here with the engine the lock names (the runtime's own
 //!    configuration, through the CLI's compiled-code cache), and `wasm.conf` is rendered from
 //!    the lock for this host's paths.
@@ -16,7 +18,8 @@ use std::path::{Path, PathBuf};
 use mod_wasm_oci::{Digest, OciClient, OciReference, PublicKey, PulledBundle};
 use wasm_runtime::engine::{build_engine, compatibility_hash};
 
-use super::render::{self, LockExtras};
+use super::lock_check;
+use super::render;
 use super::{FleetFailure, Retry};
 use crate::bundle::cache::{self, CompiledCache};
 use crate::bundle::compile::{CompileError, Compiler, Job};
@@ -85,17 +88,14 @@ fn mismatch(reference: &OciReference, detail: String) -> FleetFailure {
     .help("the artifact was not written by `mod-wasm push --bundle`, or was altered after; nothing was deployed")
 }
 
-/// A module name that is one plain file stem.
-fn safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+/// The refusal of a lock whose values cannot be rendered.
+pub fn unsafe_lock(reference: &OciReference, e: &lock_check::UnsafeLock) -> FleetFailure {
+    FleetFailure::new("fleet::unsafe-lock", format!("{reference}: {e}")).help(lock_check::HELP)
 }
 
-/// Step 4: the lock parses, and it and the layers name the same modules with the same digests.
-fn check(pulled: &PulledBundle) -> Result<(BundleLock, Vec<(String, PathBuf)>), FleetFailure> {
+/// Step 4: the lock parses, its values pass the lock check, and it and the layers name the same
+/// modules with the same digests.
+pub fn check(pulled: &PulledBundle) -> Result<(BundleLock, Vec<(String, PathBuf)>), FleetFailure> {
     let reference = &pulled.reference;
     let lock: BundleLock = serde_json::from_slice(&pulled.config).map_err(|e| {
         FleetFailure::new(
@@ -112,6 +112,7 @@ fn check(pulled: &PulledBundle) -> Result<(BundleLock, Vec<(String, PathBuf)>), 
             ),
         ));
     }
+    lock_check::check(&lock).map_err(|e| unsafe_lock(reference, &e))?;
     let mut modules = Vec::new();
     let mut titles: BTreeSet<&str> = pulled
         .layers
@@ -119,12 +120,6 @@ fn check(pulled: &PulledBundle) -> Result<(BundleLock, Vec<(String, PathBuf)>), 
         .map(|(l, _)| l.title.as_str())
         .collect();
     for m in &lock.modules {
-        if !safe_name(&m.name) {
-            return Err(mismatch(
-                reference,
-                format!("module name `{}` is not a plain file name", m.name),
-            ));
-        }
         let title = BundleLayout::wasm_file_name(&m.name);
         let Some((layer, path)) = pulled.layers.iter().find(|(l, _)| l.title == title) else {
             return Err(mismatch(
@@ -178,6 +173,8 @@ pub fn stage(
         ..FleetFailure::new(code, what)
     };
     let refused = |what: String| FleetFailure::new("fleet::compile", what);
+    // Again here, before the first write: whatever made `fetched`.
+    lock_check::check(&fetched.lock).map_err(|e| unsafe_lock(&fetched.reference, &e))?;
     files::create_dir(parent)
         .map_err(|e| local("fleet::io", format!("{}: {e}", parent.display())))?;
     remove_stale(parent);
@@ -193,14 +190,12 @@ pub fn stage(
         )
     })?;
 
-    let extras = LockExtras::of(&fetched.lock_bytes);
     let settings = render::engine_settings(&fetched.lock).map_err(|e| {
         refused(format!(
             "bundle.lock asks for an engine this runtime does not have: {e}"
         ))
     })?;
-    let limits = extras
-        .limits()
+    let limits = render::module_limits(&fetched.lock)
         .map_err(|e| refused(format!("bundle.lock has invalid module limits: {e}")))?;
     let built = build_engine(&settings)
         .map_err(|e| local("fleet::engine", format!("cannot build the engine: {e}")))?;
@@ -249,7 +244,6 @@ pub fn stage(
         .and_then(|t| {
             t.wasm_conf(&render::context(
                 &lock,
-                &extras,
                 dir.path(),
                 mod_wasm_so,
                 &source,

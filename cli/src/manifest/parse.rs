@@ -24,6 +24,8 @@ use super::{
 use crate::problem::Problem;
 use crate::sources::{ModuleSource, join_clean};
 
+pub use super::value_rules::check_url_path;
+
 /// Codes of problems that leave no document to validate.
 pub const FATAL: &[&str] = &["manifest::syntax", "manifest::too-deep"];
 
@@ -157,6 +159,23 @@ impl<'a> Parser<'a> {
                             name.span,
                             "empty",
                         ));
+                    } else if let Some(why) = super::value_rules::app_name_problem(&name.value) {
+                        self.problems.push(
+                            Problem::error(
+                                "manifest::app-name",
+                                format!("bad app name: {why}"),
+                                name.span,
+                                "not a plain name",
+                            )
+                            .with_help(
+                                "use letters, digits, `.`, `_` and `-` (it names the deploy root \
+                                 /var/lib/mod-wasm/APP), e.g. app \"shop\"",
+                            ),
+                        );
+                        if first {
+                            // Present but unusable: do not also report it missing.
+                            manifest.app = Some(Spanned::new(String::new(), name.span));
+                        }
                     } else if first {
                         manifest.app = Some(name);
                     }
@@ -603,20 +622,6 @@ fn normalise_sha256(text: &str) -> Option<String> {
     let hex = text.strip_prefix("sha256:").unwrap_or(text);
     (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()))
         .then(|| hex.to_ascii_lowercase())
-}
-
-/// Checks a URL path as a `<Location>` takes it: starts with `/`, no spaces or quotes.
-pub fn check_url_path(path: &str) -> Result<(), String> {
-    if !path.starts_with('/') {
-        Err(format!(
-            "`{path}` does not start with `/` (write it as \"/{}\")",
-            path.trim_start_matches('/')
-        ))
-    } else if path.contains(char::is_whitespace) || path.contains('"') {
-        Err(format!("`{path}` contains spaces or quotes"))
-    } else {
-        Ok(())
-    }
 }
 
 /// Checks `HOST:PORT`, `[V6]:PORT` or `PORT`.

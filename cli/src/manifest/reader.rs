@@ -26,16 +26,7 @@ pub fn kind(value: &KdlValue) -> &'static str {
     }
 }
 
-/// Why `value` cannot be written into httpd.conf, if it cannot.
-pub fn config_unsafe(value: &str) -> Option<&'static str> {
-    if value.chars().any(|c| c.is_control()) {
-        Some("control characters (newlines, tabs, …) cannot be written into httpd.conf")
-    } else if value.contains("${") {
-        Some("`${` would be expanded by Apache as a variable reference")
-    } else {
-        None
-    }
-}
+pub use super::value_rules::config_unsafe;
 
 impl<'a> NodeReader<'a> {
     /// A reader over `node`, whose source is `text`.

@@ -14,6 +14,8 @@ use wasm_runtime::module_limits::LimitError;
 use crate::sources::local::{self, LocalError, WasmKind};
 use crate::sources::{ModuleSource, ResolvedSource};
 
+pub use super::value_rules::valid_module_name;
+
 /// Problems that need the whole manifest.
 pub fn validate(m: &Manifest) -> Vec<Problem> {
     let mut problems = Vec::new();
@@ -165,13 +167,6 @@ fn status_problem(status: &super::Spanned<String>, m: &Manifest) -> Option<Probl
             "choose a status path no route lies under, e.g. \"/.well-known/mod-wasm/status\"",
         ),
     )
-}
-
-/// A module name becomes a file name in the bundle.
-pub fn valid_module_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 /// Checks local module files (a regular file, Wasm, compile limits, pin); fills `resolved` with

@@ -3,6 +3,11 @@
 //!
 //! The templates live in the repository's `templates/` folder and are compiled into the binary;
 //! `--templates DIR` replaces any of them by a file of the same name in DIR.
+//!
+//! Belt and braces: whatever a template prints (`{{ … }}`, in a directive or in a comment) must
+//! hold no control character — a newline would end the line and start a directive of the
+//! value's choosing — so rendering fails instead ([`quote::control_character`]), whatever the
+//! value's source and whatever checks it passed before.
 
 pub mod context;
 pub mod quote;
@@ -64,6 +69,19 @@ impl Templates {
                 .expect("default delimiters"),
         );
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.set_formatter(|out, state, value| {
+            if let Some(c) = quote::control_character(&value.to_string()) {
+                return Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!(
+                        "refusing to write a value with the control character {:?} into the configuration: {:?}",
+                        c,
+                        value.to_string()
+                    ),
+                ));
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         env.add_filter("q", |v: String| quote::quote(&v));
         env.add_filter("onoff", |v: bool| quote::on_off(v).to_string());
         for (name, builtin) in BUILTIN {
