@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness import Apache, assert_no_crash, chunks_of, fnv1a64, parse_echo, raw_request, request, timed
+from harness import Apache, assert_no_crash, chunks_of, fnv1a64, parse_echo, raw_request, request, serving, timed
 
 pytestmark = pytest.mark.mpms("event", "prefork")
 
@@ -160,14 +160,7 @@ HOSTILE_CONF = r"""
 @pytest.fixture(scope="module")
 def srv(built, mpm):
     a = Apache(mpm=mpm, extra_conf=HOSTILE_CONF, timeout=APACHE_TIMEOUT, log_level="info")
-    try:
-        a.start()
-        yield a
-    finally:
-        a.stop()
-        log = a.error_log()
-        a.__exit__(None, None, None)
-    assert_no_crash(log)
+    yield from serving(a)
 
 
 def log_lines_matching(text: str, *patterns: str) -> list[str]:

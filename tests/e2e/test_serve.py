@@ -29,6 +29,7 @@ from harness import (
     parse_echo,
     raw_request,
     request,
+    serving,
     wasm_path,
 )
 
@@ -248,14 +249,7 @@ def srv(built, mpm):
     lay_out_fs(a.root)
     (a.root / "modules").mkdir()
     shutil.copy(wasm_path("hello"), a.root / "modules" / "hello.wasm")
-    try:
-        a.start()
-        yield a
-    finally:
-        a.stop()
-        log = a.error_log()
-        a.__exit__(None, None, None)
-    assert_no_crash(log)
+    yield from serving(a)
 
 
 def echo(r) -> dict:
